@@ -1,0 +1,28 @@
+"""kafka-platform: Kafka on EKS inside an Istio mesh.
+
+    stack config ─▶ Network ─▶ Cluster (EKS, node group per zone, EBS CSI, gp3) ─▶ outputs
+"""
+
+import pulumi
+
+from components.cluster import Cluster, ClusterArgs
+from components.config import load_config
+from components.network import Network, NetworkArgs
+
+config = load_config()  # validates everything before any resource is registered
+
+network = Network("network", NetworkArgs(config=config.network, name=config.name, tags=config.tags))
+cluster = Cluster("cluster", ClusterArgs(
+    config=config,
+    vpc_id=network.vpc_id,
+    public_subnet_ids=network.public_subnet_ids,
+    private_subnet_ids=network.private_subnet_ids,
+))
+
+pulumi.export("environment", config.environment)
+pulumi.export("vpcId", network.vpc_id)
+pulumi.export("clusterName", cluster.cluster_name)
+pulumi.export("oidcProviderArn", cluster.oidc_provider_arn)
+pulumi.export("storageClass", cluster.storage_class_name)
+pulumi.export("kubeconfigCommand", pulumi.Output.concat(
+    "aws eks update-kubeconfig --region ", config.region, " --name ", cluster.cluster_name))

@@ -1,0 +1,228 @@
+"""Cluster: EKS with per-zone managed node groups, optional Fargate, EBS CSI storage and the k8s Provider."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_aws as aws
+import pulumi_eks as eks
+import pulumi_kubernetes as k8s
+
+from .config import PlatformConfig
+
+EBS_CSI_SERVICE_ACCOUNT = "system:serviceaccount:kube-system:ebs-csi-controller-sa"
+NODE_POLICIES = (
+    "AmazonEKSWorkerNodePolicy",
+    "AmazonEKS_CNI_Policy",
+    "AmazonEC2ContainerRegistryReadOnly",
+    "AmazonSSMManagedInstanceCore",  # shell access through SSM instead of SSH keys and open ports
+)
+
+
+def kubeconfig(cluster_name: str, region: str, endpoint: str, ca_data: str) -> str:
+    """A kubeconfig from values that never change for a cluster's life, so the Provider is never replaced."""
+    user = {"exec": {"apiVersion": "client.authentication.k8s.io/v1beta1", "command": "aws",
+                     "args": ["eks", "get-token", "--cluster-name", cluster_name, "--region", region,
+                              "--output", "json"]}}
+    return json.dumps({
+        "apiVersion": "v1", "kind": "Config", "current-context": cluster_name,
+        "clusters": [{"name": cluster_name, "cluster": {"server": endpoint, "certificate-authority-data": ca_data}}],
+        "contexts": [{"name": cluster_name, "context": {"cluster": cluster_name, "user": cluster_name}}],
+        "users": [{"name": cluster_name, "user": user}],
+    })
+
+
+def assume_role_policy(service: str) -> str:
+    return json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Principal": {"Service": service}, "Action": "sts:AssumeRole"}]})
+
+
+def irsa_trust_policy(oidc_provider_arn: str, oidc_issuer: str, subject: str) -> str:
+    """Trust one Kubernetes service account, and only for STS tokens (aud), through the cluster's OIDC issuer."""
+    return json.dumps({"Version": "2012-10-17", "Statement": [{
+        "Effect": "Allow", "Principal": {"Federated": oidc_provider_arn},
+        "Action": "sts:AssumeRoleWithWebIdentity",
+        "Condition": {"StringEquals": {f"{oidc_issuer}:sub": subject, f"{oidc_issuer}:aud": "sts.amazonaws.com"}},
+    }]})
+
+
+@dataclass(frozen=True)
+class ClusterArgs:
+    config: PlatformConfig
+    vpc_id: pulumi.Input[str]
+    public_subnet_ids: list[pulumi.Input[str]]
+    private_subnet_ids: list[pulumi.Input[str]]  # one per zone, in config order
+
+
+class Cluster(pulumi.ComponentResource):
+    """EKS with private nodes in every zone, secrets in KMS, audit logs, IRSA and an encrypted gp3 default class."""
+
+    provider: k8s.Provider
+    cluster_name: pulumi.Output[str]
+    oidc_provider_arn: pulumi.Output[str]
+    oidc_issuer: pulumi.Output[str]
+    storage_class_name: pulumi.Output[str]
+    node_security_group_id: pulumi.Output[str]
+
+    def __init__(self, name: str, args: ClusterArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("kafka-platform:index:Cluster", name, None, opts)
+        cfg, c = args.config, args.config.cluster
+        child = pulumi.ResourceOptions(parent=self)
+        stateful = pulumi.ResourceOptions(parent=self, protect=cfg.protect)
+        tags = {**cfg.tags, "kafka-platform/stack": cfg.stack}
+
+        secrets_key = aws.kms.Key(
+            f"{name}-secrets", description=f"EKS secrets envelope encryption for {cfg.name}",
+            enable_key_rotation=True, deletion_window_in_days=30, tags=tags, opts=stateful)
+        aws.kms.Alias(f"{name}-secrets", name=f"alias/{cfg.name}-eks-secrets", target_key_id=secrets_key.key_id,
+                      opts=child)
+        # EKS would create this group itself with no expiry; owning it bounds the retention.
+        log_group = aws.cloudwatch.LogGroup(
+            f"{name}-logs", name=f"/aws/eks/{cfg.name}/cluster", retention_in_days=c.log_retention_days,
+            tags=tags, opts=stateful)
+
+        access_entries = {}
+        if c.admin_role_name:
+            identity, partition = aws.get_caller_identity_output(), aws.get_partition_output()
+            role_arn = pulumi.Output.concat("arn:", partition.partition, ":iam::", identity.account_id,
+                                            ":role/", c.admin_role_name)
+            access_entries["admin"] = eks.AccessEntryArgs(
+                principal_arn=role_arn,
+                access_policies={"cluster-admin": eks.AccessPolicyAssociationArgs(
+                    policy_arn="arn:aws:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy",
+                    access_scope=aws.eks.AccessPolicyAssociationAccessScopeArgs(type="cluster"))})
+
+        cluster = eks.Cluster(
+            f"{name}-eks",
+            name=cfg.name,
+            version=c.kubernetes_version,
+            vpc_id=args.vpc_id,
+            public_subnet_ids=args.public_subnet_ids,
+            private_subnet_ids=args.private_subnet_ids,
+            node_associate_public_ip_address=False,
+            endpoint_private_access=True,
+            endpoint_public_access=c.endpoint_public_access,
+            public_access_cidrs=list(c.public_access_cidrs) or None,
+            # API from day one: moving off CONFIG_MAP later is one-way and can force replacement.
+            authentication_mode=eks.AuthenticationMode.API,
+            access_entries=access_entries or None,
+            create_oidc_provider=True,
+            encryption_config_key_arn=secrets_key.arn,
+            enabled_cluster_log_types=list(c.log_types),
+            deletion_protection=cfg.protect,
+            skip_default_node_group=True,
+            # CoreDNS stays on the EC2 node groups: Fargate is never given kube-system (config rule).
+            coredns_addon_options=eks.CoreDnsAddonOptionsArgs(enabled=True),
+            tags=tags,
+            opts=pulumi.ResourceOptions(parent=self, protect=cfg.protect, depends_on=[log_group]),
+        )
+
+        # Endpoint and CA, read back once the cluster exists; they never change for its lifetime.
+        info = aws.eks.get_cluster_output(name=cfg.name, opts=pulumi.InvokeOutputOptions(depends_on=[cluster]))
+        self.cluster_name = info.name
+        self.provider = k8s.Provider(
+            f"{name}-k8s",
+            kubeconfig=pulumi.Output.all(info.name, info.endpoint, info.certificate_authorities).apply(
+                lambda v: kubeconfig(v[0], cfg.region, v[1], v[2][0]["data"])),  # output types are dicts
+            opts=child)
+        self.oidc_provider_arn = cluster.oidc_provider_arn
+        self.oidc_issuer = cluster.oidc_issuer
+        # Managed node groups run in the EKS-created cluster security group.
+        self.node_security_group_id = info.vpc_config.cluster_security_group_id
+
+        node_groups = self._node_groups(name, cfg, cluster, args.private_subnet_ids, tags)
+        if c.fargate_namespaces:
+            self._fargate(name, cfg, args.private_subnet_ids, tags, depends_on=[cluster])
+
+        ebs_csi_role = self._role(
+            f"{name}-ebs-csi",
+            pulumi.Output.all(cluster.oidc_provider_arn, cluster.oidc_issuer).apply(
+                lambda v: irsa_trust_policy(v[0], v[1], EBS_CSI_SERVICE_ACCOUNT)),
+            ["service-role/AmazonEBSCSIDriverPolicy"], tags)
+        ebs_csi = aws.eks.Addon(
+            f"{name}-ebs-csi", cluster_name=self.cluster_name, addon_name="aws-ebs-csi-driver",
+            service_account_role_arn=ebs_csi_role.arn, resolve_conflicts_on_create="OVERWRITE",
+            resolve_conflicts_on_update="OVERWRITE", tags=tags,
+            # its controller needs nodes to schedule on, or the add-on stays DEGRADED
+            opts=pulumi.ResourceOptions(parent=self, depends_on=node_groups))
+
+        storage_class = k8s.storage.v1.StorageClass(
+            f"{name}-{cfg.storage.class_name}",
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                name=cfg.storage.class_name,
+                # EKS >= 1.30 no longer marks gp2 as default, so this is the only default class.
+                annotations={"storageclass.kubernetes.io/is-default-class": "true"}),
+            provisioner="ebs.csi.aws.com",
+            parameters={"type": "gp3", "encrypted": "true", "csi.storage.k8s.io/fstype": "ext4"},
+            reclaim_policy=cfg.storage.reclaim_policy,
+            # EBS is zonal: bind only once the pod is scheduled, so the volume lands in the pod's zone.
+            volume_binding_mode="WaitForFirstConsumer",
+            allow_volume_expansion=True,  # Bitnami cannot change a StatefulSet's volume size; expand PVCs instead
+            opts=pulumi.ResourceOptions(parent=self, provider=self.provider, depends_on=[ebs_csi]))
+        self.storage_class_name = storage_class.metadata.name
+
+        self.register_outputs({
+            "cluster_name": self.cluster_name, "oidc_provider_arn": self.oidc_provider_arn,
+            "oidc_issuer": self.oidc_issuer, "storage_class_name": self.storage_class_name,
+            "node_security_group_id": self.node_security_group_id,
+        })
+
+    def _role(self, name: str, trust_policy: pulumi.Input[str], aws_managed_policies: list[str] | tuple[str, ...],
+              tags: dict[str, str]) -> aws.iam.Role:
+        role = aws.iam.Role(name, assume_role_policy=trust_policy, tags=tags, opts=pulumi.ResourceOptions(parent=self))
+        for policy in aws_managed_policies:
+            aws.iam.RolePolicyAttachment(f"{name}-{policy.rsplit('/', 1)[-1]}", role=role.name,
+                                         policy_arn=f"arn:aws:iam::aws:policy/{policy}",
+                                         opts=pulumi.ResourceOptions(parent=self))
+        return role
+
+    def _node_groups(self, name: str, cfg: PlatformConfig, cluster: eks.Cluster,
+                     private_subnet_ids: list[pulumi.Input[str]], tags: dict[str, str]) -> list[pulumi.Resource]:
+        """One managed node group per zone: a broker can only come back in the zone that holds its volume."""
+        ng = cfg.cluster.node_groups
+        role = self._role(f"{name}-nodes", assume_role_policy("ec2.amazonaws.com"), NODE_POLICIES, tags)
+        template = aws.ec2.LaunchTemplate(
+            f"{name}-nodes",
+            block_device_mappings=[aws.ec2.LaunchTemplateBlockDeviceMappingArgs(
+                device_name="/dev/xvda",
+                ebs=aws.ec2.LaunchTemplateBlockDeviceMappingEbsArgs(
+                    volume_size=ng.disk_size_gb, volume_type="gp3", encrypted="true",
+                    delete_on_termination="true"))],
+            # IMDSv2 only, hop limit 1: pods cannot borrow the node role's credentials.
+            metadata_options=aws.ec2.LaunchTemplateMetadataOptionsArgs(
+                http_endpoint="enabled", http_tokens="required", http_put_response_hop_limit=1),
+            tag_specifications=[aws.ec2.LaunchTemplateTagSpecificationArgs(
+                resource_type="instance", tags={**tags, "Name": f"{cfg.name}-node"})],
+            tags=tags, opts=pulumi.ResourceOptions(parent=self))
+        groups = []
+        for zone, subnet_id in zip(cfg.network.availability_zones, private_subnet_ids):
+            groups.append(eks.ManagedNodeGroup(
+                f"{name}-{zone}",
+                cluster=cluster,
+                node_role=role,
+                subnet_ids=[subnet_id],
+                ami_type="AL2023_x86_64_STANDARD",
+                instance_types=list(ng.instance_types),
+                capacity_type=ng.capacity_type,
+                scaling_config=aws.eks.NodeGroupScalingConfigArgs(
+                    min_size=ng.min_size, desired_size=ng.desired_size, max_size=ng.max_size),
+                launch_template=aws.eks.NodeGroupLaunchTemplateArgs(
+                    id=template.id, version=template.latest_version.apply(str)),
+                tags=tags,
+                opts=pulumi.ResourceOptions(parent=self)))
+        return groups
+
+    def _fargate(self, name: str, cfg: PlatformConfig, private_subnet_ids: list[pulumi.Input[str]],
+                 tags: dict[str, str], depends_on: list[pulumi.Resource]) -> None:
+        role = self._role(f"{name}-fargate", assume_role_policy("eks-fargate-pods.amazonaws.com"),
+                          ["AmazonEKSFargatePodExecutionRolePolicy"], tags)
+        aws.eks.FargateProfile(
+            f"{name}-fargate",
+            cluster_name=self.cluster_name,
+            pod_execution_role_arn=role.arn,
+            subnet_ids=private_subnet_ids,  # Fargate accepts private subnets only
+            selectors=[aws.eks.FargateProfileSelectorArgs(namespace=ns) for ns in cfg.cluster.fargate_namespaces],
+            tags=tags,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=depends_on))

@@ -1,0 +1,410 @@
+"""The one typed configuration model: parse, default and validate the stack config.
+
+Data flows one way: stack file -> `load_config()` -> frozen dataclasses -> components.
+Every rule lives here, runs before any resource is registered, and reports the full
+config key (`kafka-platform:cluster.nodeGroups.maxSize`), the bad value and what is allowed.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+PROJECT = "kafka-platform"
+ENVIRONMENTS = ("dev", "prod")
+
+# EKS versions in standard support on 2026-11-22 (1.34 ends 2026-12-02, 1.35 on 2027-03-27).
+# >= 1.33 is a hard floor anyway: native sidecars need kubelet >= 1.33. Extend when EKS ships more.
+SUPPORTED_KUBERNETES_VERSIONS = ("1.34", "1.35", "1.36")
+CLUSTER_LOG_TYPES = ("api", "audit", "authenticator", "controllerManager", "scheduler")
+CLOUDWATCH_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192,
+                             2557, 2922, 3288, 3653)
+MAX_AVAILABILITY_ZONES = 4  # the VPC is carved into 8 equal blocks: 4 private + 4 public
+
+
+class ConfigError(ValueError):
+    """Raised before any resource exists; each line names the key, the value and what is allowed."""
+
+    def __init__(self, problems: list[str]):
+        self.problems = problems
+        super().__init__("invalid stack configuration:\n  - " + "\n  - ".join(problems))
+
+
+# --------------------------------------------------------------------------- the model
+
+
+@dataclass(frozen=True)
+class ExistingVpc:
+    vpc_id: str
+    public_subnet_ids: tuple[str, ...]
+    private_subnet_ids: tuple[str, ...]  # one per availability zone, in the same order
+
+
+@dataclass(frozen=True)
+class NetworkConfig:
+    availability_zones: tuple[str, ...]
+    vpc_cidr: str = "10.0.0.0/16"
+    nat_gateways: str = "perAz"  # a single NAT is a zone-wide single point of failure
+    existing_vpc: ExistingVpc | None = None
+
+
+@dataclass(frozen=True)
+class NodeGroupConfig:
+    """Sizing of each per-zone managed node group (EBS volumes are zonal, so every zone needs capacity)."""
+
+    instance_types: tuple[str, ...] = ("m6i.large",)
+    capacity_type: str = "ON_DEMAND"
+    min_size: int = 1
+    desired_size: int = 1
+    max_size: int = 3
+    disk_size_gb: int = 50
+
+
+@dataclass(frozen=True)
+class ClusterConfig:
+    kubernetes_version: str = "1.35"  # 1.35 turns on PodTopologyLabelsAdmission (zone label on pods)
+    endpoint_public_access: bool = False
+    public_access_cidrs: tuple[str, ...] = ()
+    admin_role_name: str | None = None  # an IAM role in the deploying account; the ARN is built at run time
+    log_types: tuple[str, ...] = CLUSTER_LOG_TYPES
+    log_retention_days: int = 90
+    node_groups: NodeGroupConfig = field(default_factory=NodeGroupConfig)
+    fargate_namespaces: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class StorageConfig:
+    class_name: str = "gp3-encrypted"
+    reclaim_policy: str = "Retain"  # a deleted PVC must not delete a broker's data by default
+
+
+@dataclass(frozen=True)
+class MeshConfig:
+    namespaces: tuple[str, ...] = ()  # extra application namespaces to mesh (Kafka's clients)
+
+
+@dataclass(frozen=True)
+class KafkaConfig:
+    namespace: str = "kafka"
+
+
+@dataclass(frozen=True)
+class MonitoringConfig:
+    namespace: str = "monitoring"
+
+
+@dataclass(frozen=True)
+class PlatformConfig:
+    stack: str
+    region: str
+    environment: str
+    network: NetworkConfig
+    protect: bool = True
+    tags: dict[str, str] = field(default_factory=dict)
+    cluster: ClusterConfig = field(default_factory=ClusterConfig)
+    storage: StorageConfig = field(default_factory=StorageConfig)
+    mesh: MeshConfig = field(default_factory=MeshConfig)
+    kafka: KafkaConfig = field(default_factory=KafkaConfig)
+    monitoring: MonitoringConfig = field(default_factory=MonitoringConfig)
+
+    @property
+    def is_prod(self) -> bool:
+        return self.environment == "prod"
+
+    @property
+    def name(self) -> str:
+        """Prefix for cloud resource names; unique per stack so dev and prod can share an account."""
+        return f"{PROJECT}-{self.stack}"
+
+    @property
+    def meshed_namespaces(self) -> tuple[str, ...]:
+        return ("istio-system", self.kafka.namespace, self.monitoring.namespace, *self.mesh.namespaces)
+
+
+# --------------------------------------------------------------------------- reading
+
+
+def _show(value: Any) -> str:
+    return json.dumps(value) if not isinstance(value, tuple) else json.dumps(list(value))
+
+
+class _Section:
+    """One config object: typed reads with defaults, errors collected with their full key."""
+
+    def __init__(self, raw: Any, key: str, problems: list[str], sep: str = ".", seen: set[str] | None = None):
+        self.key, self.sep, self.problems, self._read = key, sep, problems, set()
+        self.seen = seen if seen is not None else set()  # every full key read, for the README check
+        if raw is not None and not isinstance(raw, dict):
+            problems.append(f"{key} = {_show(raw)}: must be an object")
+            raw = {}
+        self.raw: dict = raw or {}
+
+    def fail(self, name: str, value: Any, allowed: str) -> None:
+        self.problems.append(f"{self.key}{self.sep}{name} = {_show(value)}: {allowed}")
+
+    def get(self, name: str, default: Any, kind: type, check: Callable[[Any], bool] | None = None,
+            allowed: str = "") -> Any:
+        self._read.add(name)
+        self.seen.add(f"{self.key}{self.sep}{name}")
+        if name not in self.raw or self.raw[name] is None:
+            return default
+        value = _coerce(self.raw[name], kind)
+        if value is _INVALID:
+            self.fail(name, self.raw[name], f"must be {_KIND_NAMES[kind]}")
+            return default
+        if check is not None and not check(value):
+            self.fail(name, value, allowed)
+            return default
+        return value
+
+    def one_of(self, name: str, default: str, choices: tuple[str, ...]) -> str:
+        return self.get(name, default, str, lambda v: v in choices,
+                        "must be one of " + ", ".join(_show(c) for c in choices))
+
+    def section(self, name: str) -> "_Section":
+        self._read.add(name)
+        return _Section(self.raw.get(name), f"{self.key}{self.sep}{name}", self.problems, seen=self.seen)
+
+    def done(self) -> None:
+        for name in sorted(set(self.raw) - self._read):
+            self.fail(name, self.raw[name], "unknown key; allowed keys are " + ", ".join(sorted(self._read)))
+
+
+_INVALID = object()
+_KIND_NAMES = {str: "a string", int: "a whole number", bool: "true or false", list: "a list of strings",
+               dict: "a map of strings"}
+
+
+def _coerce(value: Any, kind: type) -> Any:
+    """Accept what Pulumi config hands over (JSON numbers arrive as floats, flags as strings)."""
+    if kind is bool:
+        if isinstance(value, bool):
+            return value
+        return {"true": True, "false": False}.get(str(value).lower(), _INVALID)
+    if kind is int:
+        if isinstance(value, bool):
+            return _INVALID
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        if isinstance(value, str) and re.fullmatch(r"-?\d+", value):
+            return int(value)
+        return value if isinstance(value, int) else _INVALID
+    if kind is str:
+        return value if isinstance(value, str) and value.strip() else _INVALID
+    if kind is list:
+        ok = isinstance(value, list) and all(isinstance(v, str) and v.strip() for v in value)
+        return tuple(value) if ok else _INVALID
+    if kind is dict:
+        ok = isinstance(value, dict) and all(isinstance(v, str) for v in value.values())
+        return dict(value) if ok else _INVALID
+    raise TypeError(kind)
+
+
+# --------------------------------------------------------------------------- predicates
+
+_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+_IAM_ROLE_NAME = re.compile(r"^[\w+=,.@-]{1,64}$")
+_GRAVITON = re.compile(r"^[a-z]+\d+[a-z]*g[a-z]*\.")  # m7g.large, c6gn.xlarge, t4g.medium
+
+
+def _is_namespace(name: str) -> bool:
+    return bool(_DNS_LABEL.match(name))
+
+
+def _is_cidr(value: str) -> bool:
+    try:
+        ipaddress.IPv4Network(value, strict=True)
+        return True
+    except ValueError:
+        return False
+
+
+def _is_vpc_cidr(value: str) -> bool:
+    if not _is_cidr(value):
+        return False
+    net = ipaddress.IPv4Network(value)
+    return net.is_private and 16 <= net.prefixlen <= 20
+
+
+def _unique(values: tuple) -> bool:
+    return len(set(values)) == len(values)
+
+
+# --------------------------------------------------------------------------- sections
+
+
+def _network(s: _Section, env: str, region: str) -> NetworkConfig:
+    zones = s.get("availabilityZones", (), list)
+    minimum = 3 if env == "prod" else 2
+    if not _unique(zones) or not all(z.startswith(region) and len(z) == len(region) + 1 for z in zones):
+        s.fail("availabilityZones", zones, f"must be distinct zones of the stack's region {region} (e.g. {region}a)")
+    elif not minimum <= len(zones) <= MAX_AVAILABILITY_ZONES:
+        s.fail("availabilityZones", zones,
+               f"{env} needs {minimum} to {MAX_AVAILABILITY_ZONES} availability zones"
+               + (" so that 3 Kafka replicas survive the loss of a zone" if env == "prod" else ""))
+    nat = s.one_of("natGateways", "perAz", ("single", "perAz"))
+    if env == "prod" and nat != "perAz":
+        s.fail("natGateways", nat, 'prod must use "perAz": a single NAT gateway takes every zone\'s egress down with it')
+    cidr = s.get("vpcCidr", "10.0.0.0/16", str, _is_vpc_cidr,
+                 "must be a private (RFC 1918) IPv4 CIDR with a prefix from /16 to /20, e.g. 10.0.0.0/16")
+    existing = None
+    e = s.section("existingVpc")
+    if e.raw:
+        vpc_id = e.get("vpcId", "", str, lambda v: re.fullmatch(r"vpc-[0-9a-f]{8,17}", v) is not None,
+                       "must be a VPC id such as vpc-0123456789abcdef0")
+        subnet = lambda v: _unique(v) and all(re.fullmatch(r"subnet-[0-9a-f]{8,17}", x) for x in v)  # noqa: E731
+        msg = "must be distinct subnet ids such as subnet-0123456789abcdef0"
+        public = e.get("publicSubnetIds", (), list, subnet, msg)
+        private = e.get("privateSubnetIds", (), list, subnet, msg)
+        if len(private) != len(zones):
+            e.fail("privateSubnetIds", private,
+                   f"needs exactly one private subnet per availability zone ({len(zones)}), in the same order")
+        if "vpcId" not in e.raw:
+            e.fail("vpcId", None, "is required when existingVpc is set")
+        e.done()
+        existing = ExistingVpc(vpc_id, public, private)
+    s.done()
+    return NetworkConfig(availability_zones=zones, vpc_cidr=cidr, nat_gateways=nat, existing_vpc=existing)
+
+
+def _node_groups(s: _Section, env: str) -> NodeGroupConfig:
+    d = NodeGroupConfig()
+    instance_types = s.get("instanceTypes", d.instance_types, list,
+                           lambda v: len(v) > 0 and not any(_GRAVITON.match(t) for t in v),
+                           "must list at least one x86_64 EC2 instance type (the nodes run AL2023_x86_64_STANDARD)")
+    capacity = s.one_of("capacityType", d.capacity_type, ("ON_DEMAND", "SPOT"))
+    if env == "prod" and capacity != "ON_DEMAND":
+        s.fail("capacityType", capacity, 'prod must use "ON_DEMAND": a spot reclaim can take a broker and its zone\'s quorum')
+    min_size = s.get("minSize", d.min_size, int, lambda v: v >= 1,
+                     "must be at least 1: every zone needs a node for the brokers whose volumes live there")
+    max_size = s.get("maxSize", d.max_size, int, lambda v: 1 <= v <= 100, "must be from 1 to 100")
+    desired = s.get("desiredSize", d.desired_size, int)
+    if not min_size <= desired <= max_size:
+        s.fail("desiredSize", desired, f"must satisfy minSize ({min_size}) <= desiredSize <= maxSize ({max_size})")
+    disk = s.get("diskSizeGb", d.disk_size_gb, int, lambda v: 20 <= v <= 16384, "must be from 20 to 16384 GiB")
+    s.done()
+    return NodeGroupConfig(instance_types, capacity, min_size, desired, max_size, disk)
+
+
+def _cluster(s: _Section, env: str, meshed: tuple[str, ...]) -> ClusterConfig:
+    d = ClusterConfig()
+    version = s.get("kubernetesVersion", d.kubernetes_version, str, lambda v: v in SUPPORTED_KUBERNETES_VERSIONS,
+                    "must be an EKS version in standard support and >= 1.33 (native sidecars): "
+                    + ", ".join(SUPPORTED_KUBERNETES_VERSIONS))
+    public = s.get("endpointPublicAccess", d.endpoint_public_access, bool)
+    cidrs = s.get("publicAccessCidrs", d.public_access_cidrs, list, lambda v: all(_is_cidr(c) for c in v),
+                  "must be IPv4 CIDRs such as 203.0.113.0/24")
+    if cidrs and not public:
+        s.fail("publicAccessCidrs", cidrs, "must be empty when endpointPublicAccess is false")
+    if public and not cidrs:
+        s.fail("publicAccessCidrs", cidrs,
+               "must list the networks allowed to reach a public endpoint (EKS would otherwise open it to 0.0.0.0/0)")
+    if env == "prod" and any(ipaddress.IPv4Network(c).prefixlen == 0 for c in cidrs if _is_cidr(c)):
+        s.fail("publicAccessCidrs", cidrs, "prod must not open the API endpoint to the whole internet")
+    admin = s.get("adminRoleName", d.admin_role_name, str, lambda v: _IAM_ROLE_NAME.match(v) is not None,
+                  "must be an IAM role name (not an ARN), e.g. KafkaPlatformAdmin")
+    logs = s.get("logTypes", d.log_types, list, lambda v: _unique(v) and set(v) <= set(CLUSTER_LOG_TYPES),
+                 "must be distinct values from " + ", ".join(CLUSTER_LOG_TYPES))
+    if env == "prod" and "audit" not in logs:
+        s.fail("logTypes", logs, 'prod must keep "audit" logging on')
+    retention = s.get("logRetentionDays", d.log_retention_days, int, lambda v: v in CLOUDWATCH_RETENTION_DAYS,
+                      "must be a CloudWatch retention: " + ", ".join(map(str, CLOUDWATCH_RETENTION_DAYS)))
+    node_groups = _node_groups(s.section("nodeGroups"), env)
+    fargate = s.get("fargateNamespaces", d.fargate_namespaces, list,
+                    lambda v: _unique(v) and len(v) <= 5 and all(map(_is_namespace, v)),
+                    "must be at most 5 distinct Kubernetes namespace names (one Fargate profile's selectors)")
+    for ns in fargate:
+        if ns in meshed:
+            s.fail("fargateNamespaces", fargate,
+                   f"cannot select {ns!r}: Fargate pods cannot run Istio sidecars (istio-init needs NET_ADMIN, "
+                   "istio-cni is a DaemonSet) and cannot mount EBS volumes; select only namespaces that are "
+                   f"neither meshed ({', '.join(meshed)}) nor need EBS")
+        elif ns == "kube-system":
+            s.fail("fargateNamespaces", fargate,
+                   "cannot select 'kube-system': CoreDNS, the EBS CSI node driver and istio-cni run on the "
+                   "managed node groups")
+    s.done()
+    return ClusterConfig(version, public, cidrs, admin, logs, retention, node_groups, fargate)
+
+
+def _storage(s: _Section, env: str) -> StorageConfig:
+    d = StorageConfig()
+    name = s.get("className", d.class_name, str, _is_namespace, "must be a DNS label such as gp3-encrypted")
+    reclaim = s.one_of("reclaimPolicy", d.reclaim_policy, ("Retain", "Delete"))
+    if env == "prod" and reclaim != "Retain":
+        s.fail("reclaimPolicy", reclaim, 'prod must use "Retain" so a deleted claim keeps the broker\'s data')
+    s.done()
+    return StorageConfig(name, reclaim)
+
+
+def _namespace(s: _Section, default: str) -> str:
+    return s.get("namespace", default, str, _is_namespace, "must be a Kubernetes namespace name (a DNS label)")
+
+
+# --------------------------------------------------------------------------- entry points
+
+TOP_LEVEL_KEYS = ("environment", "protect", "tags", "network", "cluster", "storage", "mesh", "kafka", "monitoring")
+
+
+def parse_config(raw: dict[str, Any], *, stack: str, region: str | None,
+                 seen: set[str] | None = None) -> PlatformConfig:
+    """Build the validated model from raw values keyed without the project prefix."""
+    problems: list[str] = []
+    top = _Section(raw, PROJECT, problems, sep=":", seen=seen)
+
+    if not region:
+        problems.append('aws:region is not set: set it in the stack file, e.g. "aws:region: us-east-1"')
+        raise ConfigError(problems)
+    env = top.one_of("environment", "", ENVIRONMENTS)
+    if "environment" not in raw:
+        problems.append(f"{PROJECT}:environment is not set: must be one of " + ", ".join(ENVIRONMENTS))
+    protect = top.get("protect", True, bool)
+    if env == "prod" and not protect:
+        top.fail("protect", protect, "prod must protect its cluster and stateful resources")
+    tags = top.get("tags", {}, dict)
+
+    mesh_s, kafka_s, mon_s = top.section("mesh"), top.section("kafka"), top.section("monitoring")
+    mesh = MeshConfig(mesh_s.get("namespaces", (), list, lambda v: _unique(v) and all(map(_is_namespace, v)),
+                                 "must be distinct Kubernetes namespace names"))
+    kafka = KafkaConfig(_namespace(kafka_s, "kafka"))
+    monitoring = MonitoringConfig(_namespace(mon_s, "monitoring"))
+    for s in (mesh_s, kafka_s, mon_s):
+        s.done()
+
+    network = _network(top.section("network"), env, region)
+    meshed = ("istio-system", kafka.namespace, monitoring.namespace, *mesh.namespaces)
+    cluster = _cluster(top.section("cluster"), env, meshed)
+    storage = _storage(top.section("storage"), env)
+    top.done()
+    if problems:
+        raise ConfigError(problems)
+    return PlatformConfig(stack=stack, region=region, environment=env, network=network, protect=protect,
+                          tags=tags, cluster=cluster, storage=storage, mesh=mesh, kafka=kafka,
+                          monitoring=monitoring)
+
+
+def _project_config() -> dict[str, Any]:
+    """Every `kafka-platform:*` value the stack sets, so unknown top-level keys can be rejected too."""
+    import pulumi.runtime.config as runtime_config  # the SDK has no public API to list config keys
+
+    values = {**runtime_config.get_config_env(), **runtime_config.CONFIG.get()}
+    raw: dict[str, Any] = {}
+    for key, value in values.items():
+        project, _, name = key.partition(":")
+        if project != PROJECT:
+            continue
+        try:
+            raw[name] = json.loads(value)
+        except (TypeError, ValueError):
+            raw[name] = value  # plain strings such as `environment: dev`
+    return raw
+
+
+def load_config() -> PlatformConfig:
+    """Read and validate this stack's configuration; raises ConfigError before any resource exists."""
+    import pulumi
+
+    return parse_config(_project_config(), stack=pulumi.get_stack(), region=pulumi.Config("aws").get("region"))

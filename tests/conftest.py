@@ -1,0 +1,186 @@
+"""Mock harness: run the real program (or one component) offline and record what it registers.
+
+`run_stack("prod", overrides={"cluster.nodeGroups.maxSize": 1})` loads Pulumi.prod.yaml, applies the
+overrides (dotted paths below `kafka-platform:`, like `pulumi config set --path`), runs __main__.py
+under Pulumi's mocks and returns a `Stack` of every registered resource with its inputs and options.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import pathlib
+import runpy
+import sys
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import pulumi
+import pytest
+import yaml
+from pulumi.runtime import mocks as pulumi_mocks
+from pulumi.runtime import rpc
+from pulumi.runtime import settings as pulumi_settings
+from pulumi.runtime.proto import resource_pb2
+from pulumi.runtime.stack import run_pulumi_func
+from pulumi.runtime.sync_await import _sync_await
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+PROJECT = "kafka-platform"
+ACCOUNT_ID = "000000000000"  # a fake account for mocks
+DELETE = object()  # an override value that removes the key
+
+sys.path.insert(0, str(ROOT))
+
+
+@dataclass
+class Resource:
+    type: str
+    name: str
+    inputs: dict[str, Any]
+    urn: str
+    parent: str = ""
+    provider: str = ""
+    protect: bool = False
+    dependencies: list[str] = field(default_factory=list)
+
+    def depends_on(self, other: "Resource") -> bool:
+        return other.urn in self.dependencies
+
+
+class Stack(list):
+    """The registered resources, in registration order."""
+
+    def of_type(self, type_: str) -> list[Resource]:
+        return [r for r in self if r.type == type_]
+
+    def one(self, type_: str, name: str | None = None) -> Resource:
+        found = [r for r in self.of_type(type_) if name is None or r.name == name]
+        assert len(found) == 1, f"expected one {type_} {name or ''}, found {[r.name for r in found]}"
+        return found[0]
+
+    def named(self, name: str) -> Resource:
+        found = [r for r in self if r.name == name]
+        assert len(found) == 1, f"expected one resource named {name}, found {len(found)}"
+        return found[0]
+
+    def by_urn(self, urn: str) -> Resource:
+        return next(r for r in self if r.urn == urn)
+
+
+# Outputs that remote components and data sources would return; only what the code reads.
+def _outputs(type_: str, name: str, inputs: dict) -> dict:
+    if type_ == "eks:index:Cluster":
+        issuer = f"oidc.eks.us-east-1.amazonaws.com/id/{name.upper()}"
+        return {"oidcProviderArn": f"arn:aws:iam::{ACCOUNT_ID}:oidc-provider/{issuer}", "oidcIssuer": issuer,
+                "oidcProviderUrl": f"https://{issuer}", "kubeconfigJson": "{}"}
+    if type_ == "aws:ec2/launchTemplate:LaunchTemplate":
+        return {"latestVersion": 1}
+    if type_.startswith("kubernetes:") and "metadata" in inputs:
+        return {"metadata": {"name": name, **inputs["metadata"]}}
+    return {"arn": f"arn:aws:mock:::{type_}/{name}", "name": inputs.get("name", name), "keyId": f"{name}-key-id"}
+
+
+class RecordingMocks(pulumi.runtime.Mocks):
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs):
+        return f"{args.name}-id", {**args.inputs, **_outputs(args.typ, args.name, args.inputs)}
+
+    def call(self, args: pulumi.runtime.MockCallArgs):
+        if args.token == "aws:index/getCallerIdentity:getCallerIdentity":
+            return {"accountId": ACCOUNT_ID, "arn": f"arn:aws:iam::{ACCOUNT_ID}:user/ci", "userId": "ci"}
+        if args.token == "aws:index/getPartition:getPartition":
+            return {"partition": "aws", "dnsSuffix": "amazonaws.com"}
+        if args.token == "aws:eks/getCluster:getCluster":
+            return {"name": args.args["name"], "endpoint": "https://MOCK.gr7.us-east-1.eks.amazonaws.com",
+                    "certificateAuthorities": [{"data": "Q0EK"}],
+                    "vpcConfig": {"clusterSecurityGroupId": "sg-0cluster"}}
+        raise AssertionError(f"unexpected invoke {args.token}")
+
+
+class RecordingMonitor(pulumi_mocks.MockMonitor):
+    """Records options too, and sends resource objects as URNs (the stock monitor fails on them, field notes)."""
+
+    def __init__(self, mocks: RecordingMocks):
+        super().__init__(mocks)
+        self.registered = Stack()
+
+    def RegisterResource(self, request):
+        response = super().RegisterResource(request)
+        if request.type != "pulumi:pulumi:Stack":
+            self.registered.append(Resource(
+                type=request.type, name=request.name, urn=response.urn,
+                inputs=rpc.deserialize_properties(request.object),
+                parent=request.parent, provider=request.provider, protect=bool(request.protect),
+                dependencies=list(request.dependencies)))
+        return response
+
+    def SupportsFeature(self, request):
+        if request.id == "resourceReferences":
+            return type("SupportsFeatureResponse", (object,), {"hasSupport": False})
+        return super().SupportsFeature(request)
+
+    def GetDeploymentInfo(self, request):
+        info = super().GetDeploymentInfo(request)
+        features = [f for f in info.supportedFeatures
+                    if f != resource_pb2.RESOURCE_MONITOR_FEATURE_RESOURCE_REFERENCES]
+        return resource_pb2.DeploymentInfo(supportedFeatures=features)
+
+
+def stack_config(stack: str) -> dict[str, Any]:
+    return yaml.safe_load((ROOT / f"Pulumi.{stack}.yaml").read_text())["config"]
+
+
+def _apply_overrides(config: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+    config = copy.deepcopy(config)
+    for path, value in overrides.items():
+        top, *rest = path.split(".")
+        key = top if ":" in top else f"{PROJECT}:{top}"
+        if not rest:
+            config.pop(key, None) if value is DELETE else config.__setitem__(key, value)
+            continue
+        node = config.setdefault(key, {})
+        for part in rest[:-1]:
+            node = node.setdefault(part, {})
+        node.pop(rest[-1], None) if value is DELETE else node.__setitem__(rest[-1], value)
+    return config
+
+
+def _run(stack: str, config: dict[str, Any], program: Callable[[], Any]) -> Stack:
+    mocks = RecordingMocks()
+    monitor = RecordingMonitor(mocks)
+    pulumi_settings.ROOT.set(None)  # a fresh root Stack for every run
+    pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor)
+    pulumi.runtime.set_all_config({k: v if isinstance(v, str) else json.dumps(v) for k, v in config.items()})
+    _sync_await(run_pulumi_func(program))
+    return monitor.registered
+
+
+def run_stack(stack: str, overrides: dict[str, Any] | None = None) -> Stack:
+    """Run the real __main__.py against Pulumi.<stack>.yaml (plus overrides) under mocks."""
+    config = _apply_overrides(stack_config(stack), overrides or {})
+    return _run(stack, config, lambda: runpy.run_path(str(ROOT / "__main__.py"), run_name="__main__"))
+
+
+def run_program(program: Callable[[], Any], stack: str = "dev", overrides: dict[str, Any] | None = None) -> Stack:
+    """Build one component (or any function) under mocks, with the stack's config available."""
+    config = _apply_overrides(stack_config(stack), overrides or {})
+    return _run(stack, config, program)
+
+
+def load_stack_config(stack: str, overrides: dict[str, Any] | None = None):
+    """The validated config model for a stack file, without running the program."""
+    from components.config import parse_config
+
+    raw = _apply_overrides(stack_config(stack), overrides or {})
+    values = {k.split(":", 1)[1]: v for k, v in raw.items() if k.startswith(f"{PROJECT}:")}
+    return parse_config(values, stack=stack, region=raw.get("aws:region"))
+
+
+@pytest.fixture(scope="session")
+def dev() -> Stack:
+    return run_stack("dev")
+
+
+@pytest.fixture(scope="session")
+def prod() -> Stack:
+    return run_stack("prod")

@@ -1,0 +1,137 @@
+import json
+
+import pytest
+from conftest import run_stack
+
+CLUSTER = "eks:index:Cluster"
+NODE_GROUP = "eks:index:ManagedNodeGroup"
+STORAGE_CLASS = "kubernetes:storage.k8s.io/v1:StorageClass"
+
+
+def test_prod_cluster_is_private_encrypted_logged_and_protected(prod):
+    c = prod.one(CLUSTER)
+    i = c.inputs
+    assert i["name"] == "kafka-platform-prod" and i["version"] == "1.35"
+    assert i["authenticationMode"] == "API"
+    assert i["endpointPrivateAccess"] is True
+    assert i["publicAccessCidrs"] == ["198.51.100.0/24"]
+    assert i["nodeAssociatePublicIpAddress"] is False
+    assert i["skipDefaultNodeGroup"] is True and i["createOidcProvider"] is True
+    assert set(i["enabledClusterLogTypes"]) == {"api", "audit", "authenticator", "controllerManager", "scheduler"}
+    key = prod.one("aws:kms/key:Key")
+    assert key.inputs["enableKeyRotation"] is True
+    assert i["encryptionConfigKeyArn"] == "arn:aws:mock:::aws:kms/key:Key/cluster-secrets"
+    assert c.protect and key.protect and i["deletionProtection"] is True
+    assert prod.one("aws:cloudwatch/logGroup:LogGroup").inputs == {
+        "name": "/aws/eks/kafka-platform-prod/cluster", "retentionInDays": 90,
+        "tags": {"environment": "prod", "owner": "platform-team", "kafka-platform/stack": "prod"}}
+    assert c.depends_on(prod.one("aws:cloudwatch/logGroup:LogGroup"))
+
+
+def test_prod_admin_role_gets_cluster_admin_without_an_account_id_in_config(prod):
+    entry = prod.one(CLUSTER).inputs["accessEntries"]["admin"]
+    assert entry["principalArn"] == "arn:aws:iam::000000000000:role/KafkaPlatformAdmin"  # from the caller identity
+    policy = entry["accessPolicies"]["cluster-admin"]
+    assert policy["policyArn"].endswith("/AmazonEKSClusterAdminPolicy") and policy["accessScope"] == {"type": "cluster"}
+
+
+def test_dev_has_no_admin_entry_and_is_not_protected(dev):
+    c = dev.one(CLUSTER)
+    assert "accessEntries" not in c.inputs
+    assert not c.protect and c.inputs["deletionProtection"] is False
+    assert not any(r.protect for r in dev)
+
+
+@pytest.mark.parametrize("stack,zones", [("dev", 2), ("prod", 3)])
+def test_one_private_node_group_per_zone(stack, zones, request):
+    registered = request.getfixturevalue(stack)
+    groups = registered.of_type(NODE_GROUP)
+    assert len(groups) == zones
+    subnets = [g.inputs["subnetIds"] for g in groups]
+    assert all(len(s) == 1 and "private" in s[0] for s in subnets)
+    assert len({s[0] for s in subnets}) == zones
+    assert all(g.inputs["amiType"] == "AL2023_x86_64_STANDARD" for g in groups)
+
+
+def test_prod_nodes_are_on_demand_and_sized_from_config(prod):
+    for g in prod.of_type(NODE_GROUP):
+        assert g.inputs["capacityType"] == "ON_DEMAND"
+        assert g.inputs["instanceTypes"] == ["m6i.xlarge"]
+        assert g.inputs["scalingConfig"] == {"minSize": 2, "desiredSize": 2, "maxSize": 4}
+
+
+def test_dev_nodes_are_spot(dev):
+    assert {g.inputs["capacityType"] for g in dev.of_type(NODE_GROUP)} == {"SPOT"}
+
+
+def test_nodes_require_imdsv2_and_encrypt_their_root_volume(prod):
+    template = prod.one("aws:ec2/launchTemplate:LaunchTemplate")
+    assert template.inputs["metadataOptions"] == {
+        "httpEndpoint": "enabled", "httpTokens": "required", "httpPutResponseHopLimit": 1}
+    (disk,) = template.inputs["blockDeviceMappings"]
+    assert disk["ebs"]["encrypted"] == "true" and disk["ebs"]["volumeType"] == "gp3" and disk["ebs"]["volumeSize"] == 100
+    assert all(g.inputs["launchTemplate"]["id"] == "cluster-nodes-id" for g in prod.of_type(NODE_GROUP))
+
+
+def test_ebs_csi_addon_uses_an_irsa_role_scoped_to_its_service_account(prod):
+    addon = prod.one("aws:eks/addon:Addon")
+    assert addon.inputs["addonName"] == "aws-ebs-csi-driver"
+    role = prod.one("aws:iam/role:Role", "cluster-ebs-csi")
+    assert addon.inputs["serviceAccountRoleArn"] == "arn:aws:mock:::aws:iam/role:Role/cluster-ebs-csi"
+    (statement,) = json.loads(role.inputs["assumeRolePolicy"])["Statement"]
+    issuer = "oidc.eks.us-east-1.amazonaws.com/id/CLUSTER-EKS"
+    assert statement["Action"] == "sts:AssumeRoleWithWebIdentity"
+    assert statement["Principal"]["Federated"].endswith(f"oidc-provider/{issuer}")
+    assert statement["Condition"] == {"StringEquals": {
+        f"{issuer}:sub": "system:serviceaccount:kube-system:ebs-csi-controller-sa", f"{issuer}:aud": "sts.amazonaws.com"}}
+    attached = [a.inputs["policyArn"] for a in prod.of_type("aws:iam/rolePolicyAttachment:RolePolicyAttachment")
+                if a.name.startswith("cluster-ebs-csi")]
+    assert attached == ["arn:aws:iam::aws:policy/service-role/AmazonEBSCSIDriverPolicy"]
+    assert all(addon.depends_on(g) for g in prod.of_type(NODE_GROUP))
+
+
+@pytest.mark.parametrize("stack,reclaim", [("dev", "Delete"), ("prod", "Retain")])
+def test_default_storage_class_is_encrypted_gp3_bound_on_first_consumer(stack, reclaim, request):
+    registered = request.getfixturevalue(stack)
+    sc = registered.one(STORAGE_CLASS)
+    assert sc.inputs["metadata"] == {"name": "gp3-encrypted",
+                                     "annotations": {"storageclass.kubernetes.io/is-default-class": "true"}}
+    assert sc.inputs["provisioner"] == "ebs.csi.aws.com"
+    assert sc.inputs["parameters"]["type"] == "gp3" and sc.inputs["parameters"]["encrypted"] == "true"
+    assert sc.inputs["volumeBindingMode"] == "WaitForFirstConsumer"
+    assert sc.inputs["allowVolumeExpansion"] is True
+    assert sc.inputs["reclaimPolicy"] == reclaim
+    assert sc.depends_on(registered.one("aws:eks/addon:Addon"))
+    assert sc.provider.startswith(registered.one("pulumi:providers:kubernetes").urn)
+
+
+def test_kubernetes_provider_is_built_only_from_stable_cluster_facts(prod):
+    provider = prod.one("pulumi:providers:kubernetes")
+    kubeconfig = json.loads(provider.inputs["kubeconfig"])
+    assert kubeconfig["clusters"][0]["cluster"] == {
+        "server": "https://MOCK.gr7.us-east-1.eks.amazonaws.com", "certificate-authority-data": "Q0EK"}
+    exec_ = kubeconfig["users"][0]["user"]["exec"]
+    assert exec_["command"] == "aws"
+    assert exec_["args"] == ["eks", "get-token", "--cluster-name", "kafka-platform-prod", "--region", "us-east-1",
+                             "--output", "json"]
+    assert "env" not in exec_  # no AWS_PROFILE: a different deployer must not replace every k8s resource
+
+
+def test_no_fargate_profile_unless_configured(prod):
+    assert prod.of_type("aws:eks/fargateProfile:FargateProfile") == []
+
+
+def test_fargate_profile_selects_configured_namespaces_on_private_subnets_with_its_own_role():
+    stack = run_stack("dev", {"cluster.fargateNamespaces": ["batch"]})
+    profile = stack.one("aws:eks/fargateProfile:FargateProfile")
+    assert profile.inputs["selectors"] == [{"namespace": "batch"}]
+    assert profile.inputs["subnetIds"] == ["network-private-us-east-1a-id", "network-private-us-east-1b-id"]
+    role = stack.one("aws:iam/role:Role", "cluster-fargate")
+    assert json.loads(role.inputs["assumeRolePolicy"])["Statement"][0]["Principal"] == {
+        "Service": "eks-fargate-pods.amazonaws.com"}
+    assert profile.inputs["podExecutionRoleArn"] == "arn:aws:mock:::aws:iam/role:Role/cluster-fargate"
+
+
+def test_children_are_parented_to_their_component(prod):
+    components = {r.urn for r in prod if r.type.startswith("kafka-platform:index:")}
+    assert all(r.parent in components for r in prod if not r.type.startswith("kafka-platform:index:"))

@@ -1,0 +1,140 @@
+"""Bad stack config fails before any resource exists, with one line naming the key, the value and the rule."""
+
+import pytest
+from conftest import DELETE, load_stack_config, run_stack
+
+from components.config import ConfigError
+
+# (stack, overrides, the key the message must name, a fragment of what is allowed)
+BAD_INPUTS = {
+    "unknown_environment": ("dev", {"environment": "staging"}, "kafka-platform:environment", '"dev", "prod"'),
+    "typo_in_section_key": ("dev", {"network.natGateway": "single"}, "kafka-platform:network.natGateway",
+                            "unknown key"),
+    "unknown_top_level_key": ("dev", {"netwrok": {}}, "kafka-platform:netwrok", "unknown key"),
+    "min_above_desired": ("dev", {"cluster.nodeGroups.minSize": 3, "cluster.nodeGroups.desiredSize": 2},
+                          "kafka-platform:cluster.nodeGroups.desiredSize", "minSize (3) <= desiredSize"),
+    "desired_above_max": ("dev", {"cluster.nodeGroups.maxSize": 1}, "kafka-platform:cluster.nodeGroups.desiredSize",
+                          "desiredSize <= maxSize (1)"),
+    "zero_min_size": ("dev", {"cluster.nodeGroups.minSize": 0}, "kafka-platform:cluster.nodeGroups.minSize",
+                      "at least 1"),
+    "size_not_a_number": ("dev", {"cluster.nodeGroups.maxSize": "lots"}, "kafka-platform:cluster.nodeGroups.maxSize",
+                          "a whole number"),
+    "one_zone": ("dev", {"network.availabilityZones": ["us-east-1a"]}, "kafka-platform:network.availabilityZones",
+                 "2 to 4 availability zones"),
+    "prod_two_zones": ("prod", {"network.availabilityZones": ["us-east-1a", "us-east-1b"]},
+                       "kafka-platform:network.availabilityZones", "prod needs 3 to 4"),
+    "zone_outside_region": ("dev", {"network.availabilityZones": ["eu-west-1a", "eu-west-1b"]},
+                            "kafka-platform:network.availabilityZones", "region us-east-1"),
+    "duplicate_zones": ("dev", {"network.availabilityZones": ["us-east-1a", "us-east-1a"]},
+                        "kafka-platform:network.availabilityZones", "distinct zones"),
+    "prod_single_nat": ("prod", {"network.natGateways": "single"}, "kafka-platform:network.natGateways",
+                        'prod must use "perAz"'),
+    "unknown_nat_mode": ("dev", {"network.natGateways": "none"}, "kafka-platform:network.natGateways",
+                         '"single", "perAz"'),
+    "public_vpc_cidr": ("dev", {"network.vpcCidr": "8.8.0.0/16"}, "kafka-platform:network.vpcCidr", "RFC 1918"),
+    "tiny_vpc_cidr": ("dev", {"network.vpcCidr": "10.0.0.0/24"}, "kafka-platform:network.vpcCidr", "/16 to /20"),
+    "malformed_vpc_cidr": ("dev", {"network.vpcCidr": "10.0.0.300/16"}, "kafka-platform:network.vpcCidr",
+                           "IPv4 CIDR"),
+    "existing_vpc_subnets_per_zone": ("dev", {"network.existingVpc": {
+        "vpcId": "vpc-0123456789abcdef0", "publicSubnetIds": ["subnet-0123456789abcdef0"],
+        "privateSubnetIds": ["subnet-0123456789abcdef1"]}},
+        "kafka-platform:network.existingVpc.privateSubnetIds", "one private subnet per availability zone (2)"),
+    "existing_vpc_bad_id": ("dev", {"network.existingVpc": {
+        "vpcId": "my-vpc", "publicSubnetIds": [], "privateSubnetIds": ["subnet-0123456789abcdef0",
+                                                                       "subnet-0123456789abcdef1"]}},
+        "kafka-platform:network.existingVpc.vpcId", "vpc-0123456789abcdef0"),
+    "kubernetes_too_old": ("dev", {"cluster.kubernetesVersion": "1.32"}, "kafka-platform:cluster.kubernetesVersion",
+                           ">= 1.33 (native sidecars)"),
+    "kubernetes_not_a_version": ("dev", {"cluster.kubernetesVersion": "latest"},
+                                 "kafka-platform:cluster.kubernetesVersion", "standard support"),
+    "public_endpoint_without_cidrs": ("dev", {"cluster.publicAccessCidrs": []},
+                                      "kafka-platform:cluster.publicAccessCidrs", "0.0.0.0/0"),
+    "cidrs_without_public_endpoint": ("dev", {"cluster.endpointPublicAccess": False},
+                                      "kafka-platform:cluster.publicAccessCidrs", "must be empty"),
+    "prod_endpoint_open_to_world": ("prod", {"cluster.publicAccessCidrs": ["0.0.0.0/0"]},
+                                    "kafka-platform:cluster.publicAccessCidrs", "whole internet"),
+    "admin_role_given_as_arn": ("prod", {"cluster.adminRoleName": "arn:aws:iam::123:role/x"},
+                                "kafka-platform:cluster.adminRoleName", "not an ARN"),
+    "unknown_log_type": ("dev", {"cluster.logTypes": ["api", "everything"]}, "kafka-platform:cluster.logTypes",
+                         "controllerManager"),
+    "prod_without_audit_log": ("prod", {"cluster.logTypes": ["api"]}, "kafka-platform:cluster.logTypes",
+                               '"audit"'),
+    "odd_log_retention": ("dev", {"cluster.logRetentionDays": 10}, "kafka-platform:cluster.logRetentionDays",
+                          "CloudWatch retention"),
+    "arm_instance_type": ("dev", {"cluster.nodeGroups.instanceTypes": ["m7g.large"]},
+                          "kafka-platform:cluster.nodeGroups.instanceTypes", "x86_64"),
+    "prod_on_spot": ("prod", {"cluster.nodeGroups.capacityType": "SPOT"},
+                     "kafka-platform:cluster.nodeGroups.capacityType", 'prod must use "ON_DEMAND"'),
+    "tiny_root_disk": ("dev", {"cluster.nodeGroups.diskSizeGb": 8}, "kafka-platform:cluster.nodeGroups.diskSizeGb",
+                       "20 to 16384"),
+    "fargate_selects_kafka": ("dev", {"cluster.fargateNamespaces": ["batch", "kafka"]},
+                              "kafka-platform:cluster.fargateNamespaces", "cannot run Istio sidecars"),
+    "fargate_selects_monitoring": ("dev", {"cluster.fargateNamespaces": ["monitoring"]},
+                                   "kafka-platform:cluster.fargateNamespaces", "cannot mount EBS volumes"),
+    "fargate_selects_istio_system": ("dev", {"cluster.fargateNamespaces": ["istio-system"]},
+                                     "kafka-platform:cluster.fargateNamespaces", "'istio-system'"),
+    "fargate_selects_meshed_app": ("dev", {"mesh.namespaces": ["payments"], "cluster.fargateNamespaces": ["payments"]},
+                                   "kafka-platform:cluster.fargateNamespaces", "cannot select 'payments'"),
+    "fargate_selects_renamed_kafka_ns": ("dev", {"kafka.namespace": "streaming",
+                                                 "cluster.fargateNamespaces": ["streaming"]},
+                                         "kafka-platform:cluster.fargateNamespaces", "cannot select 'streaming'"),
+    "fargate_selects_kube_system": ("dev", {"cluster.fargateNamespaces": ["kube-system"]},
+                                    "kafka-platform:cluster.fargateNamespaces", "CoreDNS"),
+    "prod_unprotected": ("prod", {"protect": False}, "kafka-platform:protect", "prod must protect"),
+    "prod_deletes_volumes": ("prod", {"storage.reclaimPolicy": "Delete"}, "kafka-platform:storage.reclaimPolicy",
+                             '"Retain"'),
+    "no_region": ("dev", {"aws:region": DELETE}, "aws:region", "is not set"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_INPUTS))
+def test_bad_input_fails_before_any_resource(case):
+    stack, overrides, key, allowed = BAD_INPUTS[case]
+    with pytest.raises(ConfigError) as err:
+        registered = run_stack(stack, overrides)
+        pytest.fail(f"accepted; registered {len(registered)} resources")
+    assert len(err.value.problems) == 1, err.value.problems
+    (problem,) = err.value.problems
+    assert problem.startswith(key + " ") or problem.startswith(key + " is not set"), problem
+    assert allowed in problem, problem
+
+
+def test_nothing_is_registered_before_a_config_error(monkeypatch):
+    import conftest
+
+    registered = []
+    original = conftest.RecordingMonitor.RegisterResource
+    monkeypatch.setattr(conftest.RecordingMonitor, "RegisterResource",
+                        lambda self, req: registered.append(req.type) or original(self, req))
+    with pytest.raises(ConfigError):
+        run_stack("dev", {"cluster.fargateNamespaces": ["kafka"]})
+    assert [t for t in registered if t != "pulumi:pulumi:Stack"] == []
+
+
+def test_message_shows_the_bad_value():
+    with pytest.raises(ConfigError) as err:
+        load_stack_config("dev", {"cluster.nodeGroups.maxSize": 1})
+    assert "kafka-platform:cluster.nodeGroups.desiredSize = 2: must satisfy" in str(err.value)
+
+
+def test_every_problem_is_reported_at_once():
+    with pytest.raises(ConfigError) as err:
+        load_stack_config("prod", {"network.natGateways": "single", "protect": False})
+    keys = sorted(p.split(" ")[0] for p in err.value.problems)
+    assert keys == ["kafka-platform:network.natGateways", "kafka-platform:protect"]
+
+
+def test_defaults_are_secure_when_a_section_is_omitted():
+    cfg = load_stack_config("prod", {"storage": DELETE, "cluster.logTypes": DELETE})
+    assert cfg.storage.reclaim_policy == "Retain"
+    assert "audit" in cfg.cluster.log_types
+
+
+def test_json_numbers_and_string_flags_are_accepted():
+    cfg = load_stack_config("dev", {"cluster.nodeGroups.maxSize": 3.0, "protect": "false"})
+    assert cfg.cluster.node_groups.max_size == 3 and cfg.protect is False
+
+
+def test_fargate_may_select_an_unmeshed_namespace():
+    cfg = load_stack_config("dev", {"cluster.fargateNamespaces": ["batch-jobs"]})
+    assert cfg.cluster.fargate_namespaces == ("batch-jobs",)
