@@ -1,12 +1,14 @@
 """kafka-platform: Kafka on EKS inside an Istio mesh.
 
-    stack config ─▶ Network ─▶ Cluster (EKS, node group per zone, EBS CSI, gp3) ─▶ outputs
+    stack config ─▶ Network ─▶ Cluster (EKS, node group per zone, EBS CSI, gp3)
+                            └─▶ Mesh (Istio base ─▶ cni ─▶ istiod, STRICT mTLS, default deny) ─▶ outputs
 """
 
 import pulumi
 
 from components.cluster import Cluster, ClusterArgs
 from components.config import load_config
+from components.mesh import Mesh, MeshArgs
 from components.network import Network, NetworkArgs
 
 config = load_config()  # validates everything before any resource is registered
@@ -19,10 +21,14 @@ cluster = Cluster("cluster", ClusterArgs(
     private_subnet_ids=network.private_subnet_ids,
 ))
 
+on_cluster = pulumi.ResourceOptions(providers={"kubernetes": cluster.provider})
+mesh = Mesh("mesh", MeshArgs(config=config.mesh, cluster_ready=cluster.ready), on_cluster)
+
 pulumi.export("environment", config.environment)
 pulumi.export("vpcId", network.vpc_id)
 pulumi.export("clusterName", cluster.cluster_name)
 pulumi.export("oidcProviderArn", cluster.oidc_provider_arn)
 pulumi.export("storageClass", cluster.storage_class_name)
+pulumi.export("istioVersion", mesh.istio_version)
 pulumi.export("kubeconfigCommand", pulumi.Output.concat(
     "aws eks update-kubeconfig --region ", config.region, " --name ", cluster.cluster_name))

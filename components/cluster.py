@@ -65,6 +65,7 @@ class Cluster(pulumi.ComponentResource):
     oidc_issuer: pulumi.Output[str]
     storage_class_name: pulumi.Output[str]
     node_security_group_id: pulumi.Output[str]
+    ready: pulumi.Resource  # nodes up in every zone and the default StorageClass usable
 
     def __init__(self, name: str, args: ClusterArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("kafka-platform:index:Cluster", name, None, opts)
@@ -162,6 +163,7 @@ class Cluster(pulumi.ComponentResource):
             allow_volume_expansion=True,  # Bitnami cannot change a StatefulSet's volume size; expand PVCs instead
             opts=pulumi.ResourceOptions(parent=self, provider=self.provider, depends_on=[ebs_csi]))
         self.storage_class_name = storage_class.metadata.name
+        self.ready = storage_class  # it waits for the EBS CSI add-on, which waits for every node group
 
         self.register_outputs({
             "cluster_name": self.cluster_name, "oidc_provider_arn": self.oidc_provider_arn,

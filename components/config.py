@@ -82,7 +82,32 @@ class StorageConfig:
 
 
 @dataclass(frozen=True)
+class Resources:
+    """Container requests; memory limit = request, because memory is not compressible."""
+
+    cpu: str
+    memory: str
+    cpu_limit: str | None = None  # unset: no CPU limit, so no throttling of latency-sensitive pods
+
+    def to_k8s(self) -> dict:
+        limits = {"memory": self.memory, **({"cpu": self.cpu_limit} if self.cpu_limit else {})}
+        return {"requests": {"cpu": self.cpu, "memory": self.memory}, "limits": limits}
+
+
+ISTIO_MINOR = "1.30"  # the chart values in components/mesh.py were checked against this minor's charts
+MTLS_MODES = ("STRICT", "PERMISSIVE", "DISABLE")
+OUTBOUND_TRAFFIC_POLICIES = ("ALLOW_ANY", "REGISTRY_ONLY", "ALLOW_ANY_DYNAMIC_DNS")
+
+
+@dataclass(frozen=True)
 class MeshConfig:
+    istio_version: str = "1.30.3"
+    mtls_mode: str = "STRICT"
+    # REGISTRY_ONLY blocks every external host (AWS APIs included) until a ServiceEntry names it
+    outbound_traffic_policy: str = "ALLOW_ANY"
+    access_logging: bool = False
+    istiod_replicas: int = 2  # the PodDisruptionBudget only renders with more than one replica
+    istiod_resources: Resources = Resources(cpu="500m", memory="2Gi")
     namespaces: tuple[str, ...] = ()  # extra application namespaces to mesh (Kafka's clients)
 
 
@@ -229,11 +254,63 @@ def _is_vpc_cidr(value: str) -> bool:
     return net.is_private and 16 <= net.prefixlen <= 20
 
 
+_QUANTITY = re.compile(r"^(\d+(?:\.\d+)?)(m|k|M|G|T|Ki|Mi|Gi|Ti)?$")
+_QUANTITY_FACTORS = {None: 1, "m": 1e-3, "k": 1e3, "M": 1e6, "G": 1e9, "T": 1e12,
+                     "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40}
+
+
+def parse_quantity(value: str) -> float:
+    """A Kubernetes quantity ("500m", "2Gi", "1.5") as a number of cores or bytes; ValueError if malformed."""
+    m = _QUANTITY.match(str(value))
+    if not m:
+        raise ValueError(value)
+    return float(m.group(1)) * _QUANTITY_FACTORS[m.group(2)]
+
+
+def _is_quantity(value: str) -> bool:
+    try:
+        return parse_quantity(value) > 0
+    except ValueError:
+        return False
+
+
 def _unique(values: tuple) -> bool:
     return len(set(values)) == len(values)
 
 
 # --------------------------------------------------------------------------- sections
+
+
+def _resources(s: _Section, default: Resources) -> Resources:
+    quantity = "must be a positive Kubernetes quantity such as 500m, 2 or 2Gi"
+    cpu = s.get("cpu", default.cpu, str, _is_quantity, quantity)
+    memory = s.get("memory", default.memory, str, _is_quantity, quantity)
+    cpu_limit = s.get("cpuLimit", default.cpu_limit, str, _is_quantity, quantity)
+    if cpu_limit and _is_quantity(cpu) and parse_quantity(cpu_limit) < parse_quantity(cpu):
+        s.fail("cpuLimit", cpu_limit, f"must be at least the cpu request ({cpu})")
+    s.done()
+    return Resources(cpu, memory, cpu_limit)
+
+
+def _mesh(s: _Section, env: str) -> MeshConfig:
+    d = MeshConfig()
+    version = s.get("istioVersion", d.istio_version, str,
+                    lambda v: re.fullmatch(re.escape(ISTIO_MINOR) + r"\.\d+", v) is not None,
+                    f"must be an exact {ISTIO_MINOR}.x release such as {d.istio_version} (the chart values are "
+                    f"checked against {ISTIO_MINOR}; no ranges, no 'latest')")
+    mode = s.one_of("mtlsMode", d.mtls_mode, MTLS_MODES)
+    if env == "prod" and mode != "STRICT":
+        s.fail("mtlsMode", mode, 'prod must use "STRICT"; PERMISSIVE is for migrating a dev mesh only')
+    outbound = s.one_of("outboundTrafficPolicy", d.outbound_traffic_policy, OUTBOUND_TRAFFIC_POLICIES)
+    access_logging = s.get("accessLogging", d.access_logging, bool)
+    replicas = s.get("istiodReplicas", d.istiod_replicas, int, lambda v: 1 <= v <= 10, "must be from 1 to 10")
+    if env == "prod" and replicas < 2:
+        s.fail("istiodReplicas", replicas, "prod needs at least 2 so the injector survives a node loss")
+    resources = _resources(s.section("istiodResources"), d.istiod_resources)
+    namespaces = s.get("namespaces", d.namespaces, list, lambda v: _unique(v) and all(map(_is_namespace, v)),
+                       "must be distinct Kubernetes namespace names")
+    s.done()
+    return MeshConfig(version, mode, outbound, access_logging, replicas, resources, namespaces)
 
 
 def _network(s: _Section, env: str, region: str) -> NetworkConfig:
@@ -367,11 +444,10 @@ def parse_config(raw: dict[str, Any], *, stack: str, region: str | None,
     tags = top.get("tags", {}, dict)
 
     mesh_s, kafka_s, mon_s = top.section("mesh"), top.section("kafka"), top.section("monitoring")
-    mesh = MeshConfig(mesh_s.get("namespaces", (), list, lambda v: _unique(v) and all(map(_is_namespace, v)),
-                                 "must be distinct Kubernetes namespace names"))
+    mesh = _mesh(mesh_s, env)
     kafka = KafkaConfig(_namespace(kafka_s, "kafka"))
     monitoring = MonitoringConfig(_namespace(mon_s, "monitoring"))
-    for s in (mesh_s, kafka_s, mon_s):
+    for s in (kafka_s, mon_s):
         s.done()
 
     network = _network(top.section("network"), env, region)

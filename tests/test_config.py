@@ -83,6 +83,26 @@ BAD_INPUTS = {
     "prod_unprotected": ("prod", {"protect": False}, "kafka-platform:protect", "prod must protect"),
     "prod_deletes_volumes": ("prod", {"storage.reclaimPolicy": "Delete"}, "kafka-platform:storage.reclaimPolicy",
                              '"Retain"'),
+    "unknown_mtls_mode": ("dev", {"mesh.mtlsMode": "MUTUAL"}, "kafka-platform:mesh.mtlsMode",
+                          '"STRICT", "PERMISSIVE", "DISABLE"'),
+    "prod_permissive_mtls": ("prod", {"mesh.mtlsMode": "PERMISSIVE"}, "kafka-platform:mesh.mtlsMode",
+                             'prod must use "STRICT"'),
+    "prod_mtls_disabled": ("prod", {"mesh.mtlsMode": "DISABLE"}, "kafka-platform:mesh.mtlsMode",
+                           'prod must use "STRICT"'),
+    "istio_version_range": ("dev", {"mesh.istioVersion": "1.30"}, "kafka-platform:mesh.istioVersion",
+                            "exact 1.30.x release"),
+    "istio_version_latest": ("dev", {"mesh.istioVersion": "latest"}, "kafka-platform:mesh.istioVersion",
+                             "no ranges"),
+    "istio_other_minor": ("dev", {"mesh.istioVersion": "1.29.2"}, "kafka-platform:mesh.istioVersion",
+                          "checked against 1.30"),
+    "prod_single_istiod": ("prod", {"mesh.istiodReplicas": 1}, "kafka-platform:mesh.istiodReplicas",
+                           "at least 2"),
+    "unknown_outbound_policy": ("dev", {"mesh.outboundTrafficPolicy": "DENY"},
+                                "kafka-platform:mesh.outboundTrafficPolicy", '"ALLOW_ANY", "REGISTRY_ONLY"'),
+    "istiod_memory_not_a_quantity": ("dev", {"mesh.istiodResources.memory": "2 gigs"},
+                                     "kafka-platform:mesh.istiodResources.memory", "Kubernetes quantity"),
+    "cpu_limit_below_request": ("dev", {"mesh.istiodResources.cpuLimit": "50m"},
+                                "kafka-platform:mesh.istiodResources.cpuLimit", "at least the cpu request (100m)"),
     "no_region": ("dev", {"aws:region": DELETE}, "aws:region", "is not set"),
 }
 
@@ -138,3 +158,7 @@ def test_json_numbers_and_string_flags_are_accepted():
 def test_fargate_may_select_an_unmeshed_namespace():
     cfg = load_stack_config("dev", {"cluster.fargateNamespaces": ["batch-jobs"]})
     assert cfg.cluster.fargate_namespaces == ("batch-jobs",)
+
+
+def test_dev_may_relax_mtls_for_a_migration():
+    assert load_stack_config("dev", {"mesh.mtlsMode": "PERMISSIVE"}).mesh.mtls_mode == "PERMISSIVE"

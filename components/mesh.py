@@ -1,0 +1,132 @@
+"""Mesh: Istio from its official Helm charts (base -> cni -> istiod), STRICT mTLS, default-deny, meshed namespaces.
+
+Every values key below was checked against the charts of the pinned minor (1.30) in istio/istio
+(manifests/charts/{base,istio-cni,istio-control/istio-discovery}). Users pass keys at the top level;
+the charts merge them over `_internal_defaults_do_not_set`, and accept the legacy `pilot.` prefix.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from .config import MeshConfig
+
+ISTIO_CHARTS = "https://istio-release.storage.googleapis.com/charts"
+ROOT_NAMESPACE = "istio-system"  # Istio's root namespace: policies here apply mesh-wide
+INJECTION_LABEL = {"istio-injection": "enabled"}
+ISTIOD_LABELS = {"app": "istiod", "istio": "pilot"}  # the istiod chart's pod labels and PDB selector
+
+
+def cni_values() -> dict:
+    # Defaults (/opt/cni/bin, /etc/cni/net.d, chained) match the Amazon VPC CNI; there is no "eks" platform.
+    # Its tolerations accept every taint, so keep the DaemonSet off Fargate explicitly.
+    return {"affinity": {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [
+        {"matchExpressions": [{"key": "eks.amazonaws.com/compute-type", "operator": "NotIn", "values": ["fargate"]}]},
+    ]}}}}
+
+
+def istiod_values(cfg: MeshConfig) -> dict:
+    pilot: dict = {
+        "autoscaleEnabled": False,  # a fixed count: replicaCount is ignored while the HPA is on
+        "replicaCount": cfg.istiod_replicas,
+        "resources": cfg.istiod_resources.to_k8s(),
+        "cni": {"enabled": True},  # pods get istio-validation instead of istio-init: no NET_ADMIN
+        # native sidecars: Jobs (Kafka's topic provisioning) exit under STRICT mTLS; every kubelet is >= 1.34
+        "env": {"ENABLE_NATIVE_SIDECARS": "true"},
+    }
+    if cfg.istiod_replicas > 1:
+        pilot["topologySpreadConstraints"] = [{
+            "maxSkew": 1, "topologyKey": "topology.kubernetes.io/zone", "whenUnsatisfiable": "ScheduleAnyway",
+            "labelSelector": {"matchLabels": ISTIOD_LABELS}}]
+    return {
+        "pilot": pilot,
+        # rendered only with more than one replica (templates/poddisruptionbudget.yaml)
+        "global": {"defaultPodDisruptionBudget": {"enabled": True}},
+        "pdb": {"minAvailable": 1},
+        "meshConfig": {
+            "enablePrometheusMerge": True,  # app + Envoy metrics on :15020, scrapeable under STRICT mTLS
+            "outboundTrafficPolicy": {"mode": cfg.outbound_traffic_policy},
+            "accessLogFile": "/dev/stdout" if cfg.access_logging else "",
+            "defaultConfig": {"holdApplicationUntilProxyStarts": True},  # for pods that opt out of native
+        },
+    }
+
+
+def peer_authentication(namespace: str, mode: str) -> dict:
+    return {"apiVersion": "security.istio.io/v1", "kind": "PeerAuthentication",
+            "metadata": {"name": "default", "namespace": namespace}, "spec": {"mtls": {"mode": mode}}}
+
+
+def allow_nothing(namespace: str) -> dict:
+    """An ALLOW policy that matches nothing: in the root namespace, every meshed workload denies by default."""
+    return {"apiVersion": "security.istio.io/v1", "kind": "AuthorizationPolicy",
+            "metadata": {"name": "allow-nothing", "namespace": namespace}, "spec": {}}
+
+
+def custom_resource(name: str, manifest: dict, opts: pulumi.ResourceOptions) -> k8s.apiextensions.CustomResource:
+    return k8s.apiextensions.CustomResource(
+        name, api_version=manifest["apiVersion"], kind=manifest["kind"], metadata=manifest["metadata"],
+        spec=manifest["spec"], opts=opts)
+
+
+@dataclass(frozen=True)
+class MeshArgs:
+    config: MeshConfig
+    cluster_ready: pulumi.Resource  # istiod cannot schedule before the nodes exist
+
+
+class Mesh(pulumi.ComponentResource):
+    """Istio at a pinned version; `namespace()` hands other components a namespace that is meshed for sure."""
+
+    istio_version: str
+    root_namespace: str
+    ready: pulumi.Resource  # istiod's release: depend on it before creating pods that need a sidecar
+
+    def __init__(self, name: str, args: MeshArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("kafka-platform:index:Mesh", name, None, opts)
+        cfg = args.config
+        self.istio_version, self.root_namespace = cfg.istio_version, ROOT_NAMESPACE
+
+        system = k8s.core.v1.Namespace(f"{name}-{ROOT_NAMESPACE}", metadata={"name": ROOT_NAMESPACE},
+                                       opts=pulumi.ResourceOptions(parent=self, depends_on=[args.cluster_ready]))
+        base = self._release(name, "base", "istio-base", {"defaultRevision": "default"}, [system])
+        cni = self._release(name, "cni", "istio-cni", cni_values(), [base])
+        # istiod after cni: with cni.enabled, injected pods fail their istio-validation check until the agent runs
+        istiod = self._release(name, "istiod", "istiod", istiod_values(cfg), [cni])
+        self.ready = istiod
+
+        after_istiod = pulumi.ResourceOptions(parent=self, depends_on=[istiod])
+        custom_resource(f"{name}-peer-authentication", peer_authentication(ROOT_NAMESPACE, cfg.mtls_mode), after_istiod)
+        custom_resource(f"{name}-allow-nothing", allow_nothing(ROOT_NAMESPACE), after_istiod)
+        for namespace in cfg.namespaces:
+            self.namespace(f"{name}-{namespace}", namespace, parent=self)
+
+        self.register_outputs({"istio_version": self.istio_version, "root_namespace": self.root_namespace})
+
+    def _release(self, name: str, chart: str, release: str, values: dict,
+                 depends_on: list[pulumi.Resource]) -> k8s.helm.v3.Release:
+        return k8s.helm.v3.Release(
+            f"{name}-{release}",
+            name=release,  # fixed: Pulumi would otherwise add a random suffix
+            chart=chart,
+            version=self.istio_version,
+            repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=ISTIO_CHARTS),
+            namespace=ROOT_NAMESPACE,
+            values=values,
+            atomic=True,
+            cleanup_on_fail=True,
+            max_history=10,
+            timeout=600,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=depends_on))
+
+    def namespace(self, resource_name: str, namespace: str, parent: pulumi.Resource,
+                  labels: dict[str, str] | None = None) -> k8s.core.v1.Namespace:
+        """A namespace labelled for injection, created only once istiod is ready: a pod started earlier
+        silently runs without a sidecar, and nothing reports it."""
+        return k8s.core.v1.Namespace(
+            resource_name,
+            metadata={"name": namespace, "labels": {**(labels or {}), **INJECTION_LABEL}},
+            opts=pulumi.ResourceOptions(parent=parent, depends_on=[self.ready]))

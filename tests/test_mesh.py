@@ -1,0 +1,98 @@
+import pytest
+from conftest import run_stack
+
+RELEASE = "kubernetes:helm.sh/v3:Release"
+NAMESPACE = "kubernetes:core/v1:Namespace"
+ISTIO_CHARTS = "https://istio-release.storage.googleapis.com/charts"
+
+
+def releases(stack):
+    return {r.inputs["name"]: r for r in stack.of_type(RELEASE) if r.inputs["namespace"] == "istio-system"}
+
+
+@pytest.mark.parametrize("stack_name", ["dev", "prod"])
+def test_istio_charts_are_pinned_and_installed_base_then_cni_then_istiod(stack_name, request):
+    stack = request.getfixturevalue(stack_name)
+    r = releases(stack)
+    assert {n: (x.inputs["chart"], x.inputs["version"], x.inputs["repositoryOpts"]["repo"]) for n, x in r.items()} == {
+        "istio-base": ("base", "1.30.3", ISTIO_CHARTS),
+        "istio-cni": ("cni", "1.30.3", ISTIO_CHARTS),
+        "istiod": ("istiod", "1.30.3", ISTIO_CHARTS),
+    }
+    assert r["istio-cni"].depends_on(r["istio-base"])
+    assert r["istiod"].depends_on(r["istio-cni"])
+    system = stack.one(NAMESPACE, "mesh-istio-system")
+    assert r["istio-base"].depends_on(system)
+    assert system.depends_on(stack.one("kubernetes:storage.k8s.io/v1:StorageClass"))  # nodes exist first
+    assert all(x.inputs["atomic"] and x.inputs["timeout"] >= 600 for x in r.values())
+
+
+@pytest.mark.parametrize("stack_name", ["dev", "prod"])
+def test_istiod_uses_cni_native_sidecars_and_metrics_merging(stack_name, request):
+    values = releases(request.getfixturevalue(stack_name))["istiod"].inputs["values"]
+    assert values["pilot"]["cni"] == {"enabled": True}
+    assert values["pilot"]["env"] == {"ENABLE_NATIVE_SIDECARS": "true"}
+    mesh = values["meshConfig"]
+    assert mesh["enablePrometheusMerge"] is True
+    assert mesh["defaultConfig"] == {"holdApplicationUntilProxyStarts": True}
+    assert mesh["outboundTrafficPolicy"] == {"mode": "ALLOW_ANY"}
+
+
+def test_prod_istiod_is_highly_available(prod):
+    values = releases(prod)["istiod"].inputs["values"]
+    pilot = values["pilot"]
+    assert pilot["autoscaleEnabled"] is False and pilot["replicaCount"] == 2
+    assert values["global"]["defaultPodDisruptionBudget"] == {"enabled": True} and values["pdb"] == {"minAvailable": 1}
+    assert pilot["resources"] == {"requests": {"cpu": "500m", "memory": "2Gi"}, "limits": {"memory": "2Gi"}}
+    (spread,) = pilot["topologySpreadConstraints"]
+    assert spread["topologyKey"] == "topology.kubernetes.io/zone"
+    assert spread["labelSelector"]["matchLabels"] == {"app": "istiod", "istio": "pilot"}
+    assert values["meshConfig"]["accessLogFile"] == ""
+
+
+def test_dev_runs_one_istiod_with_access_logs(dev):
+    values = releases(dev)["istiod"].inputs["values"]
+    assert values["pilot"]["replicaCount"] == 1 and "topologySpreadConstraints" not in values["pilot"]
+    assert values["meshConfig"]["accessLogFile"] == "/dev/stdout"
+
+
+def test_cni_daemonset_stays_off_fargate(prod):
+    values = releases(prod)["istio-cni"].inputs["values"]
+    (term,) = values["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]["nodeSelectorTerms"]
+    assert term["matchExpressions"] == [
+        {"key": "eks.amazonaws.com/compute-type", "operator": "NotIn", "values": ["fargate"]}]
+
+
+@pytest.mark.parametrize("stack_name", ["dev", "prod"])
+def test_mesh_wide_strict_mtls_and_default_deny_after_istiod(stack_name, request):
+    stack = request.getfixturevalue(stack_name)
+    istiod = releases(stack)["istiod"]
+    pa = stack.one("kubernetes:security.istio.io/v1:PeerAuthentication", "mesh-peer-authentication")
+    assert pa.inputs["metadata"] == {"name": "default", "namespace": "istio-system"}
+    assert pa.inputs["spec"] == {"mtls": {"mode": "STRICT"}}
+    deny = stack.one("kubernetes:security.istio.io/v1:AuthorizationPolicy", "mesh-allow-nothing")
+    assert deny.inputs["metadata"]["namespace"] == "istio-system" and deny.inputs["spec"] == {}
+    assert pa.depends_on(istiod) and deny.depends_on(istiod)
+
+
+def test_dev_can_run_permissive_for_a_migration():
+    stack = run_stack("dev", {"mesh.mtlsMode": "PERMISSIVE"})
+    pa = stack.one("kubernetes:security.istio.io/v1:PeerAuthentication")
+    assert pa.inputs["spec"] == {"mtls": {"mode": "PERMISSIVE"}}
+
+
+def test_meshed_namespace_is_labelled_and_waits_for_istiod():
+    stack = run_stack("dev", {"mesh.namespaces": ["payments"]})
+    ns = stack.one(NAMESPACE, "mesh-payments")
+    assert ns.inputs["metadata"] == {"name": "payments", "labels": {"istio-injection": "enabled"}}
+    assert ns.depends_on(releases(stack)["istiod"])
+
+
+def test_istio_system_is_not_injected(prod):
+    assert "labels" not in prod.one(NAMESPACE, "mesh-istio-system").inputs["metadata"]
+
+
+def test_mesh_resources_use_the_cluster_provider(prod):
+    provider = prod.one("pulumi:providers:kubernetes").urn
+    mesh = prod.one("kafka-platform:index:Mesh")
+    assert all(r.provider.startswith(provider) for r in prod if r.parent == mesh.urn)
