@@ -1,13 +1,15 @@
 """kafka-platform: Kafka on EKS inside an Istio mesh.
 
     stack config ─▶ Network ─▶ Cluster (EKS, node group per zone, EBS CSI, gp3)
-                            └─▶ Mesh (Istio base ─▶ cni ─▶ istiod, STRICT mTLS, default deny) ─▶ outputs
+                            └─▶ Mesh (Istio base ─▶ cni ─▶ istiod, STRICT mTLS, default deny)
+                                  └─▶ Kafka (Bitnami KRaft chart in a meshed namespace, SCRAM, mTLS rules) ─▶ outputs
 """
 
 import pulumi
 
 from components.cluster import Cluster, ClusterArgs
 from components.config import load_config
+from components.kafka import SASL_MECHANISM, Kafka, KafkaArgs
 from components.mesh import Mesh, MeshArgs
 from components.network import Network, NetworkArgs
 
@@ -23,6 +25,14 @@ cluster = Cluster("cluster", ClusterArgs(
 
 on_cluster = pulumi.ResourceOptions(providers={"kubernetes": cluster.provider})
 mesh = Mesh("mesh", MeshArgs(config=config.mesh, cluster_ready=cluster.ready), on_cluster)
+kafka = Kafka("kafka", KafkaArgs(
+    config=config.kafka,
+    mesh=mesh,
+    storage_class=cluster.storage_class_name,
+    monitoring_namespace=config.monitoring.namespace,
+    strict_placement=config.is_prod,
+    protect=config.protect,
+), on_cluster)
 
 pulumi.export("environment", config.environment)
 pulumi.export("vpcId", network.vpc_id)
@@ -30,5 +40,11 @@ pulumi.export("clusterName", cluster.cluster_name)
 pulumi.export("oidcProviderArn", cluster.oidc_provider_arn)
 pulumi.export("storageClass", cluster.storage_class_name)
 pulumi.export("istioVersion", mesh.istio_version)
+pulumi.export("kafkaBootstrapServers", kafka.bootstrap_servers)
+pulumi.export("kafkaSaslMechanism", SASL_MECHANISM)
+pulumi.export("kafkaSecurityProtocol", "SASL_PLAINTEXT")  # inside the mesh's mTLS
+pulumi.export("kafkaClientUsers", list(config.kafka.client_users))
+pulumi.export("kafkaCredentialsSecret", kafka.credentials_secret)
+pulumi.export("kafkaClientPasswords", kafka.client_passwords)  # a secret: pulumi stack output --show-secrets
 pulumi.export("kubeconfigCommand", pulumi.Output.concat(
     "aws eks update-kubeconfig --region ", config.region, " --name ", cluster.cluster_name))

@@ -112,8 +112,60 @@ class MeshConfig:
 
 
 @dataclass(frozen=True)
+class KafkaRole:
+    """One StatefulSet's sizing: controllers, or dedicated brokers."""
+
+    replicas: int
+    storage: str  # the data volume per pod; grow it later by expanding the PVCs, not this value
+    resources: Resources
+    heap: str  # JVM -Xmx/-Xms, at most half the memory: the rest is page cache and off-heap
+
+
+@dataclass(frozen=True)
+class Topic:
+    name: str
+    partitions: int
+    replication_factor: int
+    config: dict[str, str]
+
+
+@dataclass(frozen=True)
+class KafkaImages:
+    """repository:tag under `registry`; docker.io/bitnami/* no longer pulls, bitnamilegacy/* is frozen."""
+
+    registry: str = "docker.io"
+    kafka: str = "bitnamilegacy/kafka:4.0.0-debian-12-r10"
+    jmx_exporter: str = "bitnamilegacy/jmx-exporter:1.4.0-debian-12-r0"
+
+    @property
+    def is_bitnami_legacy(self) -> bool:
+        """The chart only lets docker.io/bitnamilegacy/* replace its images without allowInsecureImages."""
+        return self.registry == "docker.io" and all(
+            image.startswith("bitnamilegacy/") for image in (self.kafka, self.jmx_exporter))
+
+
+@dataclass(frozen=True)
 class KafkaConfig:
+    controllers: KafkaRole
+    brokers: KafkaRole  # replicas 0: the controllers are combined controller+broker nodes (dev)
+    replication_factor: int
+    min_insync_replicas: int
+    client_users: tuple[str, ...]
     namespace: str = "kafka"
+    auto_create_topics: bool = False
+    rack_awareness: bool = True
+    client_namespaces: tuple[str, ...] = ()
+    client_service_accounts: tuple[str, ...] = ()  # "namespace/serviceaccount"
+    images: KafkaImages = field(default_factory=KafkaImages)
+    topics: tuple[Topic, ...] = ()
+
+    @property
+    def dedicated_brokers(self) -> bool:
+        return self.brokers.replicas > 0
+
+    @property
+    def broker_count(self) -> int:
+        return self.brokers.replicas if self.dedicated_brokers else self.controllers.replicas
 
 
 @dataclass(frozen=True)
@@ -127,12 +179,12 @@ class PlatformConfig:
     region: str
     environment: str
     network: NetworkConfig
+    kafka: KafkaConfig
     protect: bool = True
     tags: dict[str, str] = field(default_factory=dict)
     cluster: ClusterConfig = field(default_factory=ClusterConfig)
     storage: StorageConfig = field(default_factory=StorageConfig)
     mesh: MeshConfig = field(default_factory=MeshConfig)
-    kafka: KafkaConfig = field(default_factory=KafkaConfig)
     monitoring: MonitoringConfig = field(default_factory=MonitoringConfig)
 
     @property
@@ -143,10 +195,6 @@ class PlatformConfig:
     def name(self) -> str:
         """Prefix for cloud resource names; unique per stack so dev and prod can share an account."""
         return f"{PROJECT}-{self.stack}"
-
-    @property
-    def meshed_namespaces(self) -> tuple[str, ...]:
-        return ("istio-system", self.kafka.namespace, self.monitoring.namespace, *self.mesh.namespaces)
 
 
 # --------------------------------------------------------------------------- reading
@@ -198,9 +246,13 @@ class _Section:
             self.fail(name, self.raw[name], "unknown key; allowed keys are " + ", ".join(sorted(self._read)))
 
 
+class _Items(list):
+    """Kind marker: a list of objects."""
+
+
 _INVALID = object()
 _KIND_NAMES = {str: "a string", int: "a whole number", bool: "true or false", list: "a list of strings",
-               dict: "a map of strings"}
+               dict: "a map of strings", _Items: "a list of objects"}
 
 
 def _coerce(value: Any, kind: type) -> Any:
@@ -219,12 +271,14 @@ def _coerce(value: Any, kind: type) -> Any:
         return value if isinstance(value, int) else _INVALID
     if kind is str:
         return value if isinstance(value, str) and value.strip() else _INVALID
-    if kind is list:
-        ok = isinstance(value, list) and all(isinstance(v, str) and v.strip() for v in value)
+    if kind is list:  # empty entries pass here so each key's own rule can say what is allowed
+        ok = isinstance(value, list) and all(isinstance(v, str) for v in value)
         return tuple(value) if ok else _INVALID
     if kind is dict:
         ok = isinstance(value, dict) and all(isinstance(v, str) for v in value.values())
         return dict(value) if ok else _INVALID
+    if kind is _Items:
+        return list(value) if isinstance(value, list) and all(isinstance(v, dict) for v in value) else _INVALID
     raise TypeError(kind)
 
 
@@ -350,7 +404,7 @@ def _network(s: _Section, env: str, region: str) -> NetworkConfig:
 def _node_groups(s: _Section, env: str) -> NodeGroupConfig:
     d = NodeGroupConfig()
     instance_types = s.get("instanceTypes", d.instance_types, list,
-                           lambda v: len(v) > 0 and not any(_GRAVITON.match(t) for t in v),
+                           lambda v: len(v) > 0 and all(v) and not any(_GRAVITON.match(t) for t in v),
                            "must list at least one x86_64 EC2 instance type (the nodes run AL2023_x86_64_STANDARD)")
     capacity = s.one_of("capacityType", d.capacity_type, ("ON_DEMAND", "SPOT"))
     if env == "prod" and capacity != "ON_DEMAND":
@@ -417,6 +471,132 @@ def _storage(s: _Section, env: str) -> StorageConfig:
     return StorageConfig(name, reclaim)
 
 
+_HEAP = re.compile(r"^(\d+)([mMgG])$")
+_USER = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+_TOPIC = re.compile(r"^[A-Za-z0-9._-]{1,249}$")
+_IMAGE = re.compile(r"^[a-z0-9]+(?:[._/-][a-z0-9]+)*:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
+CONTROLLER_DEFAULTS = KafkaRole(3, "10Gi", Resources("500m", "2Gi"), "1g")
+BROKER_DEFAULTS = KafkaRole(3, "100Gi", Resources("1", "4Gi"), "2g")
+
+
+def _heap_bytes(heap: str) -> int:
+    number, unit = _HEAP.match(heap).groups()
+    return int(number) * (2**20 if unit in "mM" else 2**30)
+
+
+def _kafka_role(s: _Section, default: KafkaRole, minimum: int) -> KafkaRole:
+    replicas = s.get("replicas", default.replicas, int, lambda v: minimum <= v <= 30, f"must be from {minimum} to 30")
+    storage = s.get("storage", default.storage, str, lambda v: _is_quantity(v) and parse_quantity(v) >= 2**30,
+                    "must be a Kubernetes quantity of at least 1Gi, such as 100Gi")
+    resources = _resources(s.section("resources"), default.resources)
+    heap = s.get("heap", default.heap, str, lambda v: _HEAP.match(v) is not None and _heap_bytes(v) > 0,
+                 "must be a JVM size such as 1024m or 2g")
+    if _HEAP.match(heap) and _is_quantity(resources.memory) and _heap_bytes(heap) > parse_quantity(resources.memory) / 2:
+        s.fail("heap", heap, f"must be at most half of resources.memory ({resources.memory}); the broker needs the "
+                             "rest for page cache and off-heap buffers")
+    s.done()
+    return KafkaRole(replicas, storage, resources, heap)
+
+
+def _image(s: _Section, name: str, default: str) -> str:
+    image = s.get(name, default, str, lambda v: _IMAGE.match(v) is not None,
+                  "must be repository:tag with an explicit tag, such as bitnamilegacy/kafka:4.0.0-debian-12-r10")
+    if image.rsplit(":", 1)[-1] == "latest":
+        s.fail(name, image, "must pin a tag: 'latest' changes under a running cluster")
+    return image
+
+
+def _topics(s: _Section, name: str, brokers: int, default_rf: int) -> tuple[Topic, ...]:
+    raw = s.get(name, [], _Items)
+    topics = []
+    for i, item in enumerate(raw):
+        t = _Section(item, f"{s.key}.{name}[{i}]", s.problems, seen=s.seen)
+        topic = t.get("name", "", str, lambda v: _TOPIC.match(v) is not None and v not in (".", ".."),
+                      "must be 1-249 characters of letters, digits, '.', '_' and '-'")
+        if "name" not in t.raw:
+            t.fail("name", None, "is required")
+        partitions = t.get("partitions", 3, int, lambda v: 1 <= v <= 10000, "must be from 1 to 10000")
+        rf = t.get("replicationFactor", default_rf, int)
+        if not 1 <= rf <= brokers:
+            t.fail("replicationFactor", rf, f"must be from 1 to the broker count ({brokers})")
+        config = t.get("config", {}, dict)
+        t.done()
+        topics.append(Topic(topic, partitions, rf, config))
+    names = [t.name for t in topics]
+    if not _unique(tuple(names)):
+        s.fail(name, names, "topic names must be distinct")
+    return tuple(topics)
+
+
+def _kafka(s: _Section, env: str, kubernetes_version: str, meshed: tuple[str, ...]) -> KafkaConfig:
+    prod = env == "prod"
+    namespace = _namespace(s, "kafka")
+    controllers = _kafka_role(s.section("controllers"), CONTROLLER_DEFAULTS, 1)
+    controller_count = controllers.replicas
+    if controller_count not in ((3,) if prod else (1, 3)):
+        s.fail("controllers.replicas", controller_count,
+               "must be 3 (a KRaft quorum that survives one loss); 1 is allowed in dev only")
+        controller_count = 3  # later rules judge against a valid quorum, so only the root cause is reported
+    brokers = _kafka_role(s.section("brokers"), BROKER_DEFAULTS, 0)
+    broker_count = brokers.replicas or controller_count
+    if prod and brokers.replicas < 3:
+        s.fail("brokers.replicas", brokers.replicas,
+               "prod needs at least 3 dedicated brokers (0 means combined controller+broker nodes, dev only)")
+        broker_count = 3
+
+    rf = s.get("replicationFactor", min(3, broker_count), int)
+    min_isr = s.get("minInsyncReplicas", max(1, min(2, rf - 1)), int)
+    if not 1 <= rf <= broker_count:
+        s.fail("replicationFactor", rf, f"must be from 1 to the broker count ({broker_count})")
+        rf = min(3, broker_count)
+    elif prod and rf < 3:
+        s.fail("replicationFactor", rf, "prod needs 3 replicas so that a zone can be lost without losing data")
+    elif not 1 <= min_isr <= rf:
+        s.fail("minInsyncReplicas", min_isr, f"must be from 1 to replicationFactor ({rf})")
+    elif prod and not 2 <= min_isr < rf:
+        s.fail("minInsyncReplicas", min_isr,
+               f"prod needs 2 <= minInsyncReplicas < replicationFactor ({rf}): an acknowledged write is on two "
+               "replicas, and one replica can be down without blocking producers")
+    auto_create = s.get("autoCreateTopics", False, bool)
+    if prod and auto_create:
+        s.fail("autoCreateTopics", auto_create, "prod must be false: a typo in a client would create a topic")
+    rack = s.get("rackAwareness", True, bool)
+    if rack and tuple(map(int, kubernetes_version.split("."))) < (1, 35):
+        s.fail("rackAwareness", rack, f"needs cluster.kubernetesVersion >= 1.35 (PodTopologyLabelsAdmission puts "
+                                      f"the zone label on pods); it is {kubernetes_version}")
+    elif prod and not rack:
+        s.fail("rackAwareness", rack, "prod must spread each partition's replicas over zones")
+
+    users = s.get("clientUsers", ("app",), list, lambda v: len(v) >= 1 and _unique(v) and all(map(_USER.match, v)),
+                  "must list at least one distinct user name of letters, digits, '.', '_' and '-' (the first one "
+                  "also provisions topics)")
+    client_namespaces = s.get("clientNamespaces", (), list, lambda v: _unique(v) and all(map(_is_namespace, v)),
+                              "must be distinct namespace names")
+    for ns in client_namespaces:
+        if ns not in meshed:
+            s.fail("clientNamespaces", client_namespaces,
+                   f"{ns!r} is not meshed: under STRICT mTLS only meshed clients can connect; add it to mesh.namespaces")
+    service_accounts = s.get(
+        "clientServiceAccounts", (), list,
+        lambda v: _unique(v) and all(len(p := x.split("/")) == 2 and all(map(_is_namespace, p)) for x in v),
+        'must be "namespace/serviceaccount" entries')
+
+    images_s = s.section("images")
+    images = KafkaImages(
+        registry=images_s.get("registry", KafkaImages.registry, str,
+                              lambda v: re.fullmatch(r"[a-z0-9.-]+(:\d+)?(/[a-z0-9._-]+)*", v) is not None,
+                              "must be a registry host such as docker.io or an ECR registry"),
+        kafka=_image(images_s, "kafka", KafkaImages.kafka),
+        jmx_exporter=_image(images_s, "jmxExporter", KafkaImages.jmx_exporter))
+    images_s.done()
+    topics = _topics(s, "topics", broker_count, rf)
+    s.done()
+    return KafkaConfig(controllers=controllers, brokers=brokers, replication_factor=rf, min_insync_replicas=min_isr,
+                       client_users=users, namespace=namespace, auto_create_topics=auto_create, rack_awareness=rack,
+                       client_namespaces=client_namespaces, client_service_accounts=service_accounts,
+                       images=images, topics=topics)
+
+
 def _namespace(s: _Section, default: str) -> str:
     return s.get("namespace", default, str, _is_namespace, "must be a Kubernetes namespace name (a DNS label)")
 
@@ -445,14 +625,14 @@ def parse_config(raw: dict[str, Any], *, stack: str, region: str | None,
 
     mesh_s, kafka_s, mon_s = top.section("mesh"), top.section("kafka"), top.section("monitoring")
     mesh = _mesh(mesh_s, env)
-    kafka = KafkaConfig(_namespace(kafka_s, "kafka"))
     monitoring = MonitoringConfig(_namespace(mon_s, "monitoring"))
-    for s in (kafka_s, mon_s):
-        s.done()
+    mon_s.done()
+    kafka_namespace = kafka_s.raw.get("namespace", "kafka")
+    meshed = ("istio-system", kafka_namespace, monitoring.namespace, *mesh.namespaces)
 
     network = _network(top.section("network"), env, region)
-    meshed = ("istio-system", kafka.namespace, monitoring.namespace, *mesh.namespaces)
     cluster = _cluster(top.section("cluster"), env, meshed)
+    kafka = _kafka(kafka_s, env, cluster.kubernetes_version, meshed)
     storage = _storage(top.section("storage"), env)
     top.done()
     if problems:

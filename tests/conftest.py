@@ -43,6 +43,7 @@ class Resource:
     provider: str = ""
     protect: bool = False
     dependencies: list[str] = field(default_factory=list)
+    secret_inputs: set[str] = field(default_factory=set)  # top-level inputs that carry a Pulumi secret
 
     def depends_on(self, other: "Resource") -> bool:
         return other.urn in self.dependencies
@@ -74,11 +75,28 @@ def _outputs(type_: str, name: str, inputs: dict) -> dict:
         issuer = f"oidc.eks.us-east-1.amazonaws.com/id/{name.upper()}"
         return {"oidcProviderArn": f"arn:aws:iam::{ACCOUNT_ID}:oidc-provider/{issuer}", "oidcIssuer": issuer,
                 "oidcProviderUrl": f"https://{issuer}", "kubeconfigJson": "{}"}
+    if type_ == "random:index/randomId:RandomId":
+        return {"b64Url": "bxwtPkpbTG2Of5ChssPU5Q", "hex": "6f1c2d3e"}
+    if type_ == "random:index/randomPassword:RandomPassword":
+        return {"result": f"{name}-password"}
     if type_ == "aws:ec2/launchTemplate:LaunchTemplate":
         return {"latestVersion": 1}
     if type_.startswith("kubernetes:") and "metadata" in inputs:
         return {"metadata": {"name": name, **inputs["metadata"]}}
     return {"arn": f"arn:aws:mock:::{type_}/{name}", "name": inputs.get("name", name), "keyId": f"{name}-key-id"}
+
+
+def _unwrap(value: Any) -> tuple[Any, bool]:
+    """Strip Pulumi's secret envelopes; report whether any were found."""
+    if isinstance(value, dict):
+        if value.get(rpc._special_sig_key) == rpc._special_secret_sig:
+            return _unwrap(value["value"])[0], True
+        items = {k: _unwrap(v) for k, v in value.items()}
+        return {k: v for k, (v, _) in items.items()}, any(secret for _, secret in items.values())
+    if isinstance(value, list):
+        items = [_unwrap(v) for v in value]
+        return [v for v, _ in items], any(secret for _, secret in items)
+    return value, False
 
 
 class RecordingMocks(pulumi.runtime.Mocks):
@@ -107,9 +125,12 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
     def RegisterResource(self, request):
         response = super().RegisterResource(request)
         if request.type != "pulumi:pulumi:Stack":
+            raw = rpc.deserialize_properties(request.object, keep_internal=True)
+            unwrapped = {k: _unwrap(v) for k, v in raw.items()}
             self.registered.append(Resource(
                 type=request.type, name=request.name, urn=response.urn,
-                inputs=rpc.deserialize_properties(request.object),
+                inputs={k: v for k, (v, _) in unwrapped.items()},
+                secret_inputs={k for k, (_, secret) in unwrapped.items() if secret},
                 parent=request.parent, provider=request.provider, protect=bool(request.protect),
                 dependencies=list(request.dependencies)))
         return response

@@ -77,7 +77,7 @@ def test_mesh_wide_strict_mtls_and_default_deny_after_istiod(stack_name, request
 
 def test_dev_can_run_permissive_for_a_migration():
     stack = run_stack("dev", {"mesh.mtlsMode": "PERMISSIVE"})
-    pa = stack.one("kubernetes:security.istio.io/v1:PeerAuthentication")
+    pa = stack.one("kubernetes:security.istio.io/v1:PeerAuthentication", "mesh-peer-authentication")
     assert pa.inputs["spec"] == {"mtls": {"mode": "PERMISSIVE"}}
 
 

@@ -59,4 +59,5 @@ def test_existing_vpc_creates_no_network_resources_and_feeds_the_cluster():
     cluster = stack.one("eks:index:Cluster")
     assert cluster.inputs["vpcId"] == "vpc-0123456789abcdef0"
     assert cluster.inputs["privateSubnetIds"] == private
-    assert [g.inputs["subnetIds"] for g in stack.of_type("eks:index:ManagedNodeGroup")] == [[s] for s in private]
+    groups = {g.name: g.inputs["subnetIds"] for g in stack.of_type("eks:index:ManagedNodeGroup")}
+    assert groups == {"cluster-us-east-1a": [private[0]], "cluster-us-east-1b": [private[1]]}

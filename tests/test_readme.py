@@ -10,7 +10,7 @@ from components.config import parse_config
 def documented_keys() -> set[str]:
     text = (ROOT / "README.md").read_text()
     section = text.split("## Configuration reference", 1)[1].split("\n## ", 1)[0]
-    return {m.group(1) for m in re.finditer(r"^\| `([\w.:]+)` \|", section, re.M)}
+    return {m.group(1) for m in re.finditer(r"^\| `([\w.:\[\]]+)` \|", section, re.M)}
 
 
 def read_keys() -> set[str]:
@@ -20,7 +20,7 @@ def read_keys() -> set[str]:
                                                           "subnet-0123456789abcdef2"]}
     seen: set[str] = set()
     parse_config(raw, stack="prod", region="us-east-1", seen=seen)
-    return {k.removeprefix("kafka-platform:") for k in seen} | {"aws:region"}
+    return {re.sub(r"\[\d+\]", "[]", k.removeprefix("kafka-platform:")) for k in seen} | {"aws:region"}
 
 
 def test_readme_documents_every_config_key_and_no_other():

@@ -1,0 +1,270 @@
+"""Kafka: the Bitnami chart 32.4.3 in KRaft mode, inside the mesh, with SASL/SCRAM and durable settings.
+
+Every values key below exists in the pinned chart's values.yaml (the chart has no values schema, so a
+misspelt key would be ignored silently); names of Services, labels, volumes and Secret keys are the
+ones its templates render for a release named `kafka`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_kubernetes as k8s
+import pulumi_random as random
+
+from .config import KafkaConfig, KafkaRole
+from .mesh import Mesh, custom_resource, peer_authentication
+
+CHART = "oci://registry-1.docker.io/bitnamicharts/kafka"
+CHART_VERSION = "32.4.3"  # the last release (2025-08-26): Kafka 4.0, KRaft only
+RELEASE = "kafka"  # fixed: Service DNS names, and so every client's bootstrap address, derive from it
+CLIENT_PORT, CONTROLLER_PORT, INTERBROKER_PORT = 9092, 9093, 9094
+SASL_SECRET = "kafka-sasl-credentials"
+SASL_MECHANISM = "SCRAM-SHA-512"
+# Labels the chart puts on every controller and broker pod (not on the provisioning Job's).
+POD_SELECTOR = {"app.kubernetes.io/name": "kafka", "app.kubernetes.io/instance": RELEASE,
+                "app.kubernetes.io/part-of": "kafka"}
+# Istio metrics merging reads these from the pod; the chart puts them only on its metrics Service.
+METRICS_ANNOTATIONS = {"prometheus.io/scrape": "true", "prometheus.io/port": "5556", "prometheus.io/path": "/metrics"}
+# The proxy starts before the app and does not keep a Job's pod alive (istiod enables this mesh-wide too).
+NATIVE_SIDECAR = {"sidecar.istio.io/nativeSidecar": "true"}
+
+
+def _image(registry: str, image: str) -> dict:
+    repository, tag = image.rsplit(":", 1)
+    return {"registry": registry, "repository": repository, "tag": tag}
+
+
+def set_broker_rack() -> dict:
+    """broker.rack from the pod's zone label, with no instance-metadata access.
+
+    The chart mounts its own server.properties, so the image never maps KAFKA_CFG_BROKER_RACK; this
+    runs after the chart's prepare-config and edits the prepared file in the shared `kafka-config`
+    volume. Kubernetes >= 1.35 (PodTopologyLabelsAdmission) copies the node's zone label to the pod at
+    binding, before env vars resolve; without it the container fails rather than start a rack-less broker.
+    """
+    script = """\
+if [[ -z "${BROKER_RACK:-}" ]]; then
+  echo "pod label topology.kubernetes.io/zone is missing (needs Kubernetes >= 1.35)" >&2
+  exit 1
+fi
+if grep -q '^broker.rack=' /config/server.properties; then
+  sed -i "s|^broker.rack=.*|broker.rack=${BROKER_RACK}|" /config/server.properties
+else
+  printf '\\nbroker.rack=%s\\n' "${BROKER_RACK}" >> /config/server.properties
+fi
+"""
+    return {
+        "name": "set-broker-rack",
+        "image": '{{ include "kafka.image" . }}',  # initContainers are rendered with tpl
+        "imagePullPolicy": "IfNotPresent",
+        "command": ["/bin/bash", "-ec"],
+        "args": [script],
+        "env": [{"name": "BROKER_RACK", "valueFrom": {"fieldRef": {
+            "fieldPath": "metadata.labels['topology.kubernetes.io/zone']"}}}],
+        "securityContext": {"runAsUser": 1001, "runAsGroup": 1001, "runAsNonRoot": True,
+                            "readOnlyRootFilesystem": True, "allowPrivilegeEscalation": False,
+                            "capabilities": {"drop": ["ALL"]}, "seccompProfile": {"type": "RuntimeDefault"}},
+        "resources": {"requests": {"cpu": "10m", "memory": "32Mi"}, "limits": {"memory": "64Mi"}},
+        "volumeMounts": [{"name": "kafka-config", "mountPath": "/config"}],
+    }
+
+
+def _role(role: KafkaRole, component: str, *, storage_class: str, strict_placement: bool, rack: bool) -> dict:
+    values = {
+        "replicaCount": role.replicas,
+        "resources": role.resources.to_k8s(),  # set, so resourcesPreset is ignored
+        "heapOpts": f"-Xmx{role.heap} -Xms{role.heap}",
+        "persistence": {"enabled": True, "size": role.storage, "storageClass": storage_class},
+        "podAnnotations": {**NATIVE_SIDECAR, **METRICS_ANNOTATIONS},
+        "podAntiAffinityPreset": "hard" if strict_placement else "soft",  # on kubernetes.io/hostname
+        "topologySpreadConstraints": [{
+            "maxSkew": 1,
+            "topologyKey": "topology.kubernetes.io/zone",
+            "whenUnsatisfiable": "DoNotSchedule" if strict_placement else "ScheduleAnyway",
+            "labelSelector": {"matchLabels": {**POD_SELECTOR, "app.kubernetes.io/component": component}},
+        }],
+        "pdb": {"create": True, "maxUnavailable": 1},
+    }
+    if rack:
+        values["initContainers"] = [set_broker_rack()]
+    return values
+
+
+def durability(cfg: KafkaConfig) -> dict[str, str]:
+    """server.properties overrides; the chart sets none, so Kafka's own defaults (RF 1) would apply."""
+    rf, min_isr = str(cfg.replication_factor), str(cfg.min_insync_replicas)
+    return {
+        "default.replication.factor": rf,
+        "min.insync.replicas": min_isr,
+        "offsets.topic.replication.factor": rf,
+        "transaction.state.log.replication.factor": rf,
+        "transaction.state.log.min.isr": min_isr,
+        "unclean.leader.election.enable": "false",  # never elect a replica that misses acknowledged writes
+        "auto.create.topics.enable": "true" if cfg.auto_create_topics else "false",
+    }
+
+
+def kafka_values(cfg: KafkaConfig, *, storage_class: str, cluster_id: str, monitoring_namespace: str,
+                 strict_placement: bool) -> dict:
+    """The whole values tree for the pinned chart."""
+    dedicated = cfg.dedicated_brokers
+    controller = _role(cfg.controllers, "controller-eligible", storage_class=storage_class,
+                       strict_placement=strict_placement, rack=cfg.rack_awareness and not dedicated)
+    controller["controllerOnly"] = dedicated
+    if dedicated:
+        broker = _role(cfg.brokers, "broker", storage_class=storage_class, strict_placement=strict_placement,
+                       rack=cfg.rack_awareness)
+    else:
+        broker = {"replicaCount": 0, "pdb": {"create": False}}  # the chart renders an empty PDB otherwise
+    small = {"requests": {"cpu": "50m", "memory": "128Mi"}, "limits": {"memory": "192Mi"}}
+    return {
+        # anything but docker.io/bitnamilegacy/* (an ECR mirror) fails the chart's NOTES check otherwise
+        "global": {"security": {"allowInsecureImages": not cfg.images.is_bitnami_legacy}},
+        "image": _image(cfg.images.registry, cfg.images.kafka),
+        "clusterId": cluster_id,  # pinned: a reinstall on existing volumes must present the same id
+        "controller": controller,
+        "broker": broker,
+        "overrideConfiguration": durability(cfg),
+        # SASL inside STRICT mTLS: the sidecars encrypt and authenticate pods, SCRAM authenticates clients.
+        "listeners": {name: {"protocol": "SASL_PLAINTEXT"} for name in ("client", "controller", "interbroker")},
+        "sasl": {
+            "enabledMechanisms": f"PLAIN,{SASL_MECHANISM}",
+            # SCRAM on the KRaft controller listener fails at runtime (KAFKA-15513); PLAIN stays internal
+            "interBrokerMechanism": "PLAIN",
+            "controllerMechanism": "PLAIN",
+            "existingSecret": SASL_SECRET,
+            "client": {"users": list(cfg.client_users)},
+        },
+        "defaultInitContainers": {"prepareConfig": {"resources": small}},
+        "metrics": {"jmx": {
+            "enabled": True,
+            "image": _image(cfg.images.registry, cfg.images.jmx_exporter),
+            "resources": {"requests": {"cpu": "50m", "memory": "384Mi"}, "limits": {"memory": "384Mi"}},
+        }},
+        "provisioning": {
+            "enabled": bool(cfg.topics),
+            "replicationFactor": cfg.replication_factor,  # the chart's default is 1
+            "topics": [{"name": t.name, "partitions": t.partitions, "replicationFactor": t.replication_factor,
+                        "config": t.config} for t in cfg.topics],
+            "podAnnotations": NATIVE_SIDECAR,
+            "resources": {"requests": {"cpu": "100m", "memory": "512Mi"}, "limits": {"memory": "512Mi"}},
+        },
+        "networkPolicy": {"enabled": True, "extraIngress": [{
+            # Prometheus scrapes Istio's merged metrics on 15020; the chart opens only Kafka's ports
+            "from": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": monitoring_namespace}}}],
+            "ports": [{"port": 15020, "protocol": "TCP"}],
+        }]},
+    }
+
+
+def service_hosts(cfg: KafkaConfig) -> list[str]:
+    """The FQDNs of the Services the chart renders: the client Service and each headless Service."""
+    names = [RELEASE, f"{RELEASE}-controller-headless"]
+    if cfg.dedicated_brokers:
+        names.append(f"{RELEASE}-broker-headless")  # dedicated brokers advertise this name
+    return [f"{name}.{cfg.namespace}.svc.cluster.local" for name in names]
+
+
+def destination_rule(cfg: KafkaConfig, host: str) -> dict:
+    return {"apiVersion": "networking.istio.io/v1", "kind": "DestinationRule",
+            "metadata": {"name": host.split(".")[0], "namespace": cfg.namespace},
+            "spec": {"host": host, "trafficPolicy": {"tls": {"mode": "ISTIO_MUTUAL"}}}}
+
+
+def authorization_policy(cfg: KafkaConfig) -> dict:
+    """Kafka's pods on every Kafka port; the provisioning Job and configured clients on the client port only."""
+    def principal(namespace: str, service_account: str) -> str:
+        return f"cluster.local/ns/{namespace}/sa/{service_account}"
+
+    all_ports = [str(p) for p in (CLIENT_PORT, CONTROLLER_PORT, INTERBROKER_PORT)]
+    client_port = {"operation": {"ports": [str(CLIENT_PORT)]}}
+    rules = [
+        {"from": [{"source": {"principals": [principal(cfg.namespace, RELEASE)]}}],
+         "to": [{"operation": {"ports": all_ports}}]},
+        {"from": [{"source": {"principals": [principal(cfg.namespace, f"{RELEASE}-provisioning")]}}],
+         "to": [client_port]},
+    ]
+    if cfg.client_namespaces:
+        rules.append({"from": [{"source": {"namespaces": list(cfg.client_namespaces)}}], "to": [client_port]})
+    if cfg.client_service_accounts:
+        rules.append({"from": [{"source": {"principals": [
+            principal(*sa.split("/")) for sa in cfg.client_service_accounts]}}], "to": [client_port]})
+    return {"apiVersion": "security.istio.io/v1", "kind": "AuthorizationPolicy",
+            "metadata": {"name": RELEASE, "namespace": cfg.namespace},
+            "spec": {"selector": {"matchLabels": POD_SELECTOR}, "action": "ALLOW", "rules": rules}}
+
+
+@dataclass(frozen=True)
+class KafkaArgs:
+    config: KafkaConfig
+    mesh: Mesh
+    storage_class: pulumi.Input[str]
+    monitoring_namespace: str  # allowed to scrape Istio's merged metrics port
+    strict_placement: bool  # hard zone spread and hard anti-affinity (prod)
+    protect: bool
+
+
+class Kafka(pulumi.ComponentResource):
+    """Kafka in KRaft mode from the Bitnami chart, inside the mesh."""
+
+    bootstrap_servers: str
+    client_passwords: pulumi.Output[dict[str, str]]  # secret
+
+    def __init__(self, name: str, args: KafkaArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("kafka-platform:index:Kafka", name, None, opts)
+        cfg = args.config
+        keep = pulumi.ResourceOptions(parent=self, protect=args.protect)
+
+        namespace = args.mesh.namespace(f"{name}-namespace", cfg.namespace, parent=self)
+        in_namespace = pulumi.ResourceOptions(parent=self, depends_on=[namespace])
+
+        # Generated once and kept in state as secrets: losing them would orphan the volumes and the users.
+        cluster_id = random.RandomId(f"{name}-cluster-id", byte_length=16, opts=keep)
+        passwords = {user: self._password(f"{name}-{user}", keep) for user in cfg.client_users}
+        inter_broker = self._password(f"{name}-inter-broker", keep)
+        controller = self._password(f"{name}-controller", keep)
+        first_user = cfg.client_users[0]
+        credentials = k8s.core.v1.Secret(
+            f"{name}-sasl-credentials",
+            metadata={"name": SASL_SECRET, "namespace": cfg.namespace},
+            # the keys sasl.existingSecret must hold; system-user-password signs in the provisioning Job
+            string_data={
+                "client-passwords": pulumi.Output.all(*passwords.values()).apply(",".join),
+                "system-user-password": passwords[first_user],
+                "inter-broker-password": inter_broker,
+                "controller-password": controller,
+            },
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[namespace], protect=args.protect))
+
+        values = pulumi.Output.all(args.storage_class, cluster_id.b64_url).apply(lambda v: kafka_values(
+            cfg, storage_class=v[0], cluster_id=v[1], monitoring_namespace=args.monitoring_namespace,
+            strict_placement=args.strict_placement))
+        k8s.helm.v3.Release(
+            f"{name}-release",
+            name=RELEASE,
+            chart=CHART,
+            version=CHART_VERSION,
+            namespace=cfg.namespace,
+            values=pulumi.Output.secret(values),
+            timeout=900,  # volumes, three controllers and the provisioning hook take longer than the 300 s default
+            max_history=10,
+            atomic=True,
+            cleanup_on_fail=True,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[namespace, credentials], protect=args.protect))
+
+        for manifest in (peer_authentication(cfg.namespace, "STRICT"), authorization_policy(cfg),
+                         *(destination_rule(cfg, host) for host in service_hosts(cfg))):
+            custom_resource(f"{name}-{manifest['kind'].lower()}-{manifest['metadata']['name']}", manifest,
+                            in_namespace)
+
+        self.bootstrap_servers = f"{RELEASE}.{cfg.namespace}.svc.cluster.local:{CLIENT_PORT}"
+        self.client_passwords = pulumi.Output.secret(pulumi.Output.all(**passwords))
+        self.credentials_secret = f"{cfg.namespace}/{SASL_SECRET}"
+        self.register_outputs({"bootstrap_servers": self.bootstrap_servers,
+                               "credentials_secret": self.credentials_secret})
+
+    def _password(self, name: str, opts: pulumi.ResourceOptions) -> pulumi.Output[str]:
+        # no special characters: the chart splices passwords into server.properties and splits on commas
+        return random.RandomPassword(name, length=32, special=False, opts=opts).result

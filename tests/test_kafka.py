@@ -1,0 +1,235 @@
+import pytest
+from conftest import run_stack
+
+from components.kafka import kafka_values
+from conftest import load_stack_config
+
+RELEASE = "kubernetes:helm.sh/v3:Release"
+ZONE = "topology.kubernetes.io/zone"
+
+
+def release(stack):
+    return stack.one(RELEASE, "kafka-release")
+
+
+def values(stack):
+    return release(stack).inputs["values"]
+
+
+@pytest.mark.parametrize("stack_name", ["dev", "prod"])
+def test_release_is_the_pinned_bitnami_chart_in_the_meshed_namespace(stack_name, request):
+    stack = request.getfixturevalue(stack_name)
+    r = release(stack)
+    assert (r.inputs["chart"], r.inputs["version"]) == ("oci://registry-1.docker.io/bitnamicharts/kafka", "32.4.3")
+    assert (r.inputs["name"], r.inputs["namespace"]) == ("kafka", "kafka")
+    assert r.inputs["timeout"] >= 900 and r.inputs["maxHistory"] == 10
+    ns = stack.one("kubernetes:core/v1:Namespace", "kafka-namespace")
+    assert ns.inputs["metadata"] == {"name": "kafka", "labels": {"istio-injection": "enabled"}}
+    assert ns.depends_on(stack.one(RELEASE, "mesh-istiod"))
+    assert r.depends_on(ns) and r.depends_on(stack.one("kubernetes:core/v1:Secret", "kafka-sasl-credentials"))
+
+
+def test_prod_kafka_and_its_secrets_are_protected(prod, dev):
+    for name in ("kafka-release", "kafka-cluster-id", "kafka-app", "kafka-inter-broker", "kafka-controller",
+                 "kafka-sasl-credentials"):
+        assert prod.named(name).protect, name
+        assert not dev.named(name).protect, name
+
+
+def test_dev_runs_three_combined_nodes(dev):
+    v = values(dev)
+    assert v["controller"]["replicaCount"] == 3 and v["controller"]["controllerOnly"] is False
+    assert v["broker"] == {"replicaCount": 0, "pdb": {"create": False}}
+
+
+def test_prod_runs_three_dedicated_controllers_and_three_brokers(prod):
+    v = values(prod)
+    assert v["controller"]["replicaCount"] == 3 and v["controller"]["controllerOnly"] is True
+    assert v["broker"]["replicaCount"] == 3
+
+
+def test_kraft_cluster_id_is_generated_once_and_pinned(prod):
+    cluster_id = prod.one("random:index/randomId:RandomId")
+    assert cluster_id.inputs["byteLength"] == 16  # a UUID, as kafka-storage expects
+    assert values(prod)["clusterId"] == "bxwtPkpbTG2Of5ChssPU5Q"
+
+
+@pytest.mark.parametrize("stack_name,controller_size,broker_size", [("dev", "20Gi", None), ("prod", "20Gi", "500Gi")])
+def test_volumes_use_the_cluster_storage_class(stack_name, controller_size, broker_size, request):
+    v = values(request.getfixturevalue(stack_name))
+    assert v["controller"]["persistence"] == {"enabled": True, "size": controller_size, "storageClass": "gp3-encrypted"}
+    if broker_size:
+        assert v["broker"]["persistence"] == {"enabled": True, "size": broker_size, "storageClass": "gp3-encrypted"}
+
+
+@pytest.mark.parametrize("stack_name,auto_create", [("dev", "true"), ("prod", "false")])
+def test_durability_settings_reach_server_properties(stack_name, auto_create, request):
+    assert values(request.getfixturevalue(stack_name))["overrideConfiguration"] == {
+        "default.replication.factor": "3",
+        "min.insync.replicas": "2",
+        "offsets.topic.replication.factor": "3",
+        "transaction.state.log.replication.factor": "3",
+        "transaction.state.log.min.isr": "2",
+        "unclean.leader.election.enable": "false",
+        "auto.create.topics.enable": auto_create,
+    }
+
+
+def test_prod_placement_is_hard_across_zones_and_hosts(prod):
+    v = values(prod)
+    for role, component in (("controller", "controller-eligible"), ("broker", "broker")):
+        (spread,) = v[role]["topologySpreadConstraints"]
+        assert spread["topologyKey"] == ZONE and spread["whenUnsatisfiable"] == "DoNotSchedule"
+        assert spread["maxSkew"] == 1
+        assert spread["labelSelector"]["matchLabels"]["app.kubernetes.io/component"] == component
+        assert v[role]["podAntiAffinityPreset"] == "hard"
+        assert v[role]["pdb"] == {"create": True, "maxUnavailable": 1}
+
+
+def test_dev_placement_is_soft(dev):
+    controller = values(dev)["controller"]
+    assert controller["podAntiAffinityPreset"] == "soft"
+    assert controller["topologySpreadConstraints"][0]["whenUnsatisfiable"] == "ScheduleAnyway"
+
+
+def test_prod_brokers_get_their_rack_from_the_pod_zone_label_not_instance_metadata(prod):
+    v = values(prod)
+    (init,) = v["broker"]["initContainers"]
+    assert init["env"] == [{"name": "BROKER_RACK", "valueFrom": {"fieldRef": {
+        "fieldPath": "metadata.labels['topology.kubernetes.io/zone']"}}}]
+    assert init["volumeMounts"] == [{"name": "kafka-config", "mountPath": "/config"}]
+    assert "broker.rack=" in init["args"][0] and "169.254.169.254" not in init["args"][0]
+    assert "initContainers" not in v["controller"]  # controller-only nodes host no replicas
+    assert "brokerRackAwareness" not in v
+
+
+def test_combined_nodes_carry_the_rack_init_container(dev):
+    assert [c["name"] for c in values(dev)["controller"]["initContainers"]] == ["set-broker-rack"]
+
+
+@pytest.mark.parametrize("stack_name,role,cpu,memory,heap", [
+    ("dev", "controller", "250m", "2Gi", "768m"),
+    ("prod", "controller", "500m", "2Gi", "1g"),
+    ("prod", "broker", "2", "8Gi", "4g"),
+])
+def test_resources_and_heap_are_explicit(stack_name, role, cpu, memory, heap, request):
+    r = values(request.getfixturevalue(stack_name))[role]
+    assert r["resources"] == {"requests": {"cpu": cpu, "memory": memory}, "limits": {"memory": memory}}
+    assert r["heapOpts"] == f"-Xmx{heap} -Xms{heap}"
+    assert "resourcesPreset" not in r
+
+
+def test_sasl_scram_for_clients_with_credentials_from_a_pulumi_secret(prod):
+    v = values(prod)
+    assert v["listeners"] == {n: {"protocol": "SASL_PLAINTEXT"} for n in ("client", "controller", "interbroker")}
+    assert v["sasl"] == {"enabledMechanisms": "PLAIN,SCRAM-SHA-512", "interBrokerMechanism": "PLAIN",
+                         "controllerMechanism": "PLAIN", "existingSecret": "kafka-sasl-credentials",
+                         "client": {"users": ["app"]}}
+    secret = prod.one("kubernetes:core/v1:Secret", "kafka-sasl-credentials")
+    assert secret.inputs["metadata"] == {"name": "kafka-sasl-credentials", "namespace": "kafka"}
+    assert secret.inputs["stringData"] == {
+        "client-passwords": "kafka-app-password", "system-user-password": "kafka-app-password",
+        "inter-broker-password": "kafka-inter-broker-password", "controller-password": "kafka-controller-password"}
+    assert "stringData" in secret.secret_inputs
+    assert "values" in release(prod).secret_inputs  # the cluster id travels as a secret
+    for name in ("kafka-app", "kafka-inter-broker", "kafka-controller"):
+        assert prod.one("random:index/randomPassword:RandomPassword", name).inputs["special"] is False
+
+
+def test_client_passwords_follow_the_user_order():
+    stack = run_stack("dev", {"kafka.clientUsers": ["orders", "billing"]})
+    data = stack.one("kubernetes:core/v1:Secret").inputs["stringData"]
+    assert data["client-passwords"] == "kafka-orders-password,kafka-billing-password"
+    assert data["system-user-password"] == "kafka-orders-password"
+
+
+@pytest.mark.parametrize("stack_name", ["dev", "prod"])
+def test_pods_and_the_provisioning_job_use_native_sidecars_and_expose_metrics_to_istio(stack_name, request):
+    v = values(request.getfixturevalue(stack_name))
+    roles = ["controller", "broker"] if v["controller"]["controllerOnly"] else ["controller"]
+    for role in roles:
+        assert v[role]["podAnnotations"] == {
+            "sidecar.istio.io/nativeSidecar": "true", "prometheus.io/scrape": "true",
+            "prometheus.io/port": "5556", "prometheus.io/path": "/metrics"}
+    assert v["provisioning"]["podAnnotations"] == {"sidecar.istio.io/nativeSidecar": "true"}
+    assert "sidecar.istio.io/inject" not in str(v)  # no opt-out that STRICT mTLS would reject
+    assert v["metrics"]["jmx"]["enabled"] is True
+
+
+def test_default_images_are_the_frozen_bitnamilegacy_ones(prod):
+    v = values(prod)
+    assert v["image"] == {"registry": "docker.io", "repository": "bitnamilegacy/kafka", "tag": "4.0.0-debian-12-r10"}
+    assert v["metrics"]["jmx"]["image"] == {"registry": "docker.io", "repository": "bitnamilegacy/jmx-exporter",
+                                            "tag": "1.4.0-debian-12-r0"}
+    assert v["global"] == {"security": {"allowInsecureImages": False}}
+
+
+def test_a_private_mirror_relocates_every_image_and_passes_the_chart_check():
+    stack = run_stack("prod", {"kafka.images.registry": "registry.example.com/mirror"})
+    v = values(stack)
+    assert v["image"]["registry"] == v["metrics"]["jmx"]["image"]["registry"] == "registry.example.com/mirror"
+    assert v["global"]["security"]["allowInsecureImages"] is True
+
+
+def test_topics_are_provisioned_with_an_explicit_replication_factor(prod, dev):
+    assert values(prod)["provisioning"]["topics"] == [{
+        "name": "events", "partitions": 12, "replicationFactor": 3,
+        "config": {"min.insync.replicas": "2", "retention.ms": "604800000"}}]
+    assert values(prod)["provisioning"]["replicationFactor"] == 3 and values(prod)["provisioning"]["enabled"]
+    (topic,) = values(dev)["provisioning"]["topics"]
+    assert topic["replicationFactor"] == 3  # from the cluster default, never the chart's 1
+
+
+def test_no_topics_means_no_provisioning_job():
+    cfg = load_stack_config("dev", {"kafka.topics": []}).kafka
+    v = kafka_values(cfg, storage_class="sc", cluster_id="id", monitoring_namespace="monitoring",
+                     strict_placement=False)
+    assert v["provisioning"]["enabled"] is False
+
+
+def test_network_policy_stays_on_and_lets_monitoring_scrape_istio_metrics(prod):
+    np = values(prod)["networkPolicy"]
+    assert np["enabled"] is True
+    (rule,) = np["extraIngress"]
+    assert rule["ports"] == [{"port": 15020, "protocol": "TCP"}]
+    assert rule["from"] == [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}]
+
+
+@pytest.mark.parametrize("stack_name,hosts", [
+    ("dev", ["kafka.kafka.svc.cluster.local", "kafka-controller-headless.kafka.svc.cluster.local"]),
+    ("prod", ["kafka.kafka.svc.cluster.local", "kafka-controller-headless.kafka.svc.cluster.local",
+              "kafka-broker-headless.kafka.svc.cluster.local"]),
+])
+def test_destination_rules_name_real_services_with_istio_mutual(stack_name, hosts, request):
+    rules = request.getfixturevalue(stack_name).of_type("kubernetes:networking.istio.io/v1:DestinationRule")
+    assert sorted(r.inputs["spec"]["host"] for r in rules) == sorted(hosts)
+    assert all(r.inputs["spec"]["trafficPolicy"] == {"tls": {"mode": "ISTIO_MUTUAL"}} for r in rules)
+    assert all("*" not in r.inputs["spec"]["host"] for r in rules)
+
+
+def test_kafka_namespace_enforces_strict_mtls(prod):
+    pa = prod.one("kubernetes:security.istio.io/v1:PeerAuthentication", "kafka-peerauthentication-default")
+    assert pa.inputs["metadata"] == {"name": "default", "namespace": "kafka"}
+    assert pa.inputs["spec"] == {"mtls": {"mode": "STRICT"}}
+
+
+def test_authorization_allows_kafka_itself_everywhere_and_clients_only_on_9092():
+    stack = run_stack("prod", {"mesh.namespaces": ["payments"], "kafka.clientNamespaces": ["payments"],
+                               "kafka.clientServiceAccounts": ["billing/invoicer"]})
+    policy = stack.one("kubernetes:security.istio.io/v1:AuthorizationPolicy", "kafka-authorizationpolicy-kafka")
+    spec = policy.inputs["spec"]
+    assert spec["action"] == "ALLOW"
+    assert spec["selector"] == {"matchLabels": {"app.kubernetes.io/name": "kafka", "app.kubernetes.io/instance": "kafka",
+                                                "app.kubernetes.io/part-of": "kafka"}}
+    sources = [(r["from"][0]["source"], r["to"][0]["operation"]["ports"]) for r in spec["rules"]]
+    assert sources == [
+        ({"principals": ["cluster.local/ns/kafka/sa/kafka"]}, ["9092", "9093", "9094"]),
+        ({"principals": ["cluster.local/ns/kafka/sa/kafka-provisioning"]}, ["9092"]),
+        ({"namespaces": ["payments"]}, ["9092"]),
+        ({"principals": ["cluster.local/ns/billing/sa/invoicer"]}, ["9092"]),
+    ]
+
+
+def test_without_clients_only_kafka_and_its_provisioning_job_are_allowed(prod):
+    policy = prod.one("kubernetes:security.istio.io/v1:AuthorizationPolicy", "kafka-authorizationpolicy-kafka")
+    assert len(policy.inputs["spec"]["rules"]) == 2
