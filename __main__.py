@@ -2,7 +2,8 @@
 
     stack config ─▶ Network ─▶ Cluster (EKS, node group per zone, EBS CSI, gp3)
                             └─▶ Mesh (Istio base ─▶ cni ─▶ istiod, STRICT mTLS, default deny)
-                                  └─▶ Kafka (Bitnami KRaft chart in a meshed namespace, SCRAM, mTLS rules) ─▶ outputs
+                                  ├─▶ Kafka (Bitnami KRaft chart in a meshed namespace, SCRAM, mTLS rules)
+                                  └─▶ Monitoring (kube-prometheus-stack, Kafka alerts, dashboards) ─▶ outputs
 """
 
 import pulumi
@@ -11,6 +12,7 @@ from components.cluster import Cluster, ClusterArgs
 from components.config import load_config
 from components.kafka import SASL_MECHANISM, Kafka, KafkaArgs
 from components.mesh import Mesh, MeshArgs
+from components.monitoring import Monitoring, MonitoringArgs
 from components.network import Network, NetworkArgs
 
 config = load_config()  # validates everything before any resource is registered
@@ -33,6 +35,14 @@ kafka = Kafka("kafka", KafkaArgs(
     strict_placement=config.is_prod,
     protect=config.protect,
 ), on_cluster)
+monitoring = Monitoring("monitoring", MonitoringArgs(
+    config=config.monitoring,
+    mesh=mesh,
+    storage_class=cluster.storage_class_name,
+    kafka_namespace=config.kafka.namespace,
+    kafka_brokers=config.kafka.broker_count,
+    spread_zones=config.is_prod,
+), on_cluster)
 
 pulumi.export("environment", config.environment)
 pulumi.export("vpcId", network.vpc_id)
@@ -46,5 +56,7 @@ pulumi.export("kafkaSecurityProtocol", "SASL_PLAINTEXT")  # inside the mesh's mT
 pulumi.export("kafkaClientUsers", list(config.kafka.client_users))
 pulumi.export("kafkaCredentialsSecret", kafka.credentials_secret)
 pulumi.export("kafkaClientPasswords", kafka.client_passwords)  # a secret: pulumi stack output --show-secrets
+pulumi.export("grafanaCommand", monitoring.grafana_command)
+pulumi.export("grafanaAdminPassword", monitoring.grafana_admin_password)  # a secret
 pulumi.export("kubeconfigCommand", pulumi.Output.concat(
     "aws eks update-kubeconfig --region ", config.region, " --name ", cluster.cluster_name))

@@ -10,7 +10,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Callable
 
 PROJECT = "kafka-platform"
@@ -169,8 +169,34 @@ class KafkaConfig:
 
 
 @dataclass(frozen=True)
+class MonitoringComponent:
+    replicas: int
+    storage: str
+    resources: Resources
+
+
+@dataclass(frozen=True)
+class AlertReceiver:
+    """Where Alertmanager sends alerts; the URL only ever lives as a Pulumi secret."""
+
+    type: str  # slack | webhook
+    url: str
+    channel: str | None = None  # slack only
+
+
+PROMETHEUS_DEFAULTS = MonitoringComponent(2, "100Gi", Resources("500m", "4Gi"))
+ALERTMANAGER_DEFAULTS = MonitoringComponent(2, "10Gi", Resources("50m", "256Mi"))
+
+
+@dataclass(frozen=True)
 class MonitoringConfig:
     namespace: str = "monitoring"
+    retention: str = "15d"
+    prometheus: MonitoringComponent = PROMETHEUS_DEFAULTS
+    alertmanager: MonitoringComponent = ALERTMANAGER_DEFAULTS
+    # one replica: Grafana's state is SQLite; dashboards and data sources come from ConfigMaps anyway
+    grafana_resources: Resources = Resources("100m", "512Mi")
+    alert_receiver: AlertReceiver | None = None  # none: alerts show in Alertmanager's UI only
 
 
 @dataclass(frozen=True)
@@ -597,17 +623,58 @@ def _kafka(s: _Section, env: str, kubernetes_version: str, meshed: tuple[str, ..
                        images=images, topics=topics)
 
 
+def _monitoring_component(s: _Section, default: MonitoringComponent, env: str) -> MonitoringComponent:
+    minimum = 2 if env == "prod" else 1
+    replicas = s.get("replicas", default.replicas, int, lambda v: minimum <= v <= 5,
+                     f"must be from {minimum} to 5" + (" (prod runs two, so one can be lost)" if minimum == 2 else ""))
+    storage = s.get("storage", default.storage, str, lambda v: _is_quantity(v) and parse_quantity(v) >= 2**30,
+                    "must be a Kubernetes quantity of at least 1Gi, such as 50Gi")
+    resources = _resources(s.section("resources"), default.resources)
+    s.done()
+    return MonitoringComponent(replicas, storage, resources)
+
+
+def _monitoring(s: _Section, env: str) -> MonitoringConfig:
+    d = MonitoringConfig()
+    namespace = _namespace(s, d.namespace)
+    retention = s.get("retention", d.retention, str, lambda v: re.fullmatch(r"[1-9]\d*(h|d|w|y)", v) is not None,
+                      "must be a number with a unit, such as 36h, 15d, 4w or 1y")
+    prometheus = _monitoring_component(s.section("prometheus"), PROMETHEUS_DEFAULTS, env)
+    alertmanager = _monitoring_component(s.section("alertmanager"), ALERTMANAGER_DEFAULTS, env)
+    grafana = s.section("grafana")
+    grafana_resources = _resources(grafana.section("resources"), d.grafana_resources)
+    grafana.done()
+    s.done()
+    return MonitoringConfig(namespace, retention, prometheus, alertmanager, grafana_resources)
+
+
+def _alert_receiver(s: _Section, is_secret: bool) -> AlertReceiver | None:
+    if not s.raw:
+        return None
+    kind = s.one_of("type", "webhook", ("slack", "webhook"))
+    url = s.get("url", "", str, lambda v: v.startswith("https://"), "must be an https:// URL")
+    if "url" not in s.raw:
+        s.fail("url", None, "is required")
+    elif not is_secret:
+        s.problems.append(f"{s.key}.url = (not shown): must be a secret, it carries the receiver's credentials; "
+                          f"set it with: pulumi config set --secret --path alertReceiver.url <url>")
+    channel = s.get("channel", None, str, lambda v: v.startswith("#"), "must be a Slack channel such as #kafka-alerts")
+    if channel and kind != "slack":
+        s.fail("channel", channel, 'is only used with type "slack"')
+    s.done()
+    return AlertReceiver(kind, url, channel)
+
+
 def _namespace(s: _Section, default: str) -> str:
     return s.get("namespace", default, str, _is_namespace, "must be a Kubernetes namespace name (a DNS label)")
 
 
 # --------------------------------------------------------------------------- entry points
 
-TOP_LEVEL_KEYS = ("environment", "protect", "tags", "network", "cluster", "storage", "mesh", "kafka", "monitoring")
 
 
 def parse_config(raw: dict[str, Any], *, stack: str, region: str | None,
-                 seen: set[str] | None = None) -> PlatformConfig:
+                 secret_keys: set[str] | None = None, seen: set[str] | None = None) -> PlatformConfig:
     """Build the validated model from raw values keyed without the project prefix."""
     problems: list[str] = []
     top = _Section(raw, PROJECT, problems, sep=":", seen=seen)
@@ -625,8 +692,9 @@ def parse_config(raw: dict[str, Any], *, stack: str, region: str | None,
 
     mesh_s, kafka_s, mon_s = top.section("mesh"), top.section("kafka"), top.section("monitoring")
     mesh = _mesh(mesh_s, env)
-    monitoring = MonitoringConfig(_namespace(mon_s, "monitoring"))
-    mon_s.done()
+    monitoring = _monitoring(mon_s, env)
+    receiver = _alert_receiver(top.section("alertReceiver"), f"{PROJECT}:alertReceiver" in (secret_keys or ()))
+    monitoring = replace(monitoring, alert_receiver=receiver)
     kafka_namespace = kafka_s.raw.get("namespace", "kafka")
     meshed = ("istio-system", kafka_namespace, monitoring.namespace, *mesh.namespaces)
 
@@ -642,16 +710,18 @@ def parse_config(raw: dict[str, Any], *, stack: str, region: str | None,
                           monitoring=monitoring)
 
 
-def _project_config() -> dict[str, Any]:
-    """Every `kafka-platform:*` value the stack sets, so unknown top-level keys can be rejected too."""
+def _project_keys() -> dict[str, Any]:
     import pulumi.runtime.config as runtime_config  # the SDK has no public API to list config keys
 
     values = {**runtime_config.get_config_env(), **runtime_config.CONFIG.get()}
+    return {key: value for key, value in values.items() if key.partition(":")[0] == PROJECT}
+
+
+def _project_config() -> dict[str, Any]:
+    """Every `kafka-platform:*` value the stack sets, so unknown top-level keys can be rejected too."""
     raw: dict[str, Any] = {}
-    for key, value in values.items():
-        project, _, name = key.partition(":")
-        if project != PROJECT:
-            continue
+    for key, value in _project_keys().items():
+        name = key.partition(":")[2]
         try:
             raw[name] = json.loads(value)
         except (TypeError, ValueError):
@@ -662,5 +732,9 @@ def _project_config() -> dict[str, Any]:
 def load_config() -> PlatformConfig:
     """Read and validate this stack's configuration; raises ConfigError before any resource exists."""
     import pulumi
+    import pulumi.runtime.config as runtime_config
 
-    return parse_config(_project_config(), stack=pulumi.get_stack(), region=pulumi.Config("aws").get("region"))
+    secret_keys = {key for key in _project_keys() if runtime_config.is_config_secret(key)}
+    secret_keys |= set(runtime_config.get_config_secret_keys_env())
+    return parse_config(_project_config(), stack=pulumi.get_stack(), region=pulumi.Config("aws").get("region"),
+                        secret_keys=secret_keys)

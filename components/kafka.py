@@ -15,6 +15,7 @@ import pulumi_random as random
 
 from .config import KafkaConfig, KafkaRole
 from .mesh import Mesh, custom_resource, peer_authentication
+from .observability import LATENCY_JMX_RULES
 
 CHART = "oci://registry-1.docker.io/bitnamicharts/kafka"
 CHART_VERSION = "32.4.3"  # the last release (2025-08-26): Kafka 4.0, KRaft only
@@ -142,6 +143,7 @@ def kafka_values(cfg: KafkaConfig, *, storage_class: str, cluster_id: str, monit
             "enabled": True,
             "image": _image(cfg.images.registry, cfg.images.jmx_exporter),
             "resources": {"requests": {"cpu": "50m", "memory": "384Mi"}, "limits": {"memory": "384Mi"}},
+            "extraRules": LATENCY_JMX_RULES,  # produce/fetch latency percentiles for the alert rules
         }},
         "provisioning": {
             "enabled": bool(cfg.topics),

@@ -50,7 +50,10 @@ class Resource:
 
 
 class Stack(list):
-    """The registered resources, in registration order."""
+    """The registered resources (in no fixed order: the runtime registers concurrently) and the exports."""
+
+    outputs: dict[str, Any]
+    secret_outputs: set[str]
 
     def of_type(self, type_: str) -> list[Resource]:
         return [r for r in self if r.type == type_]
@@ -121,6 +124,14 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
     def __init__(self, mocks: RecordingMocks):
         super().__init__(mocks)
         self.registered = Stack()
+        self.registered.outputs, self.registered.secret_outputs = {}, set()
+
+    def RegisterResourceOutputs(self, request):
+        if "::pulumi:pulumi:Stack::" in request.urn:
+            outputs = {k: _unwrap(v) for k, v in rpc.deserialize_properties(request.outputs, keep_internal=True).items()}
+            self.registered.outputs = {k: v for k, (v, _) in outputs.items()}
+            self.registered.secret_outputs = {k for k, (_, secret) in outputs.items() if secret}
+        return super().RegisterResourceOutputs(request)
 
     def RegisterResource(self, request):
         response = super().RegisterResource(request)
@@ -166,20 +177,32 @@ def _apply_overrides(config: dict[str, Any], overrides: dict[str, Any]) -> dict[
     return config
 
 
-def _run(stack: str, config: dict[str, Any], program: Callable[[], Any]) -> Stack:
+def _run(stack: str, config: dict[str, Any], program: Callable[[], Any], secrets: tuple[str, ...] = ()) -> Stack:
     mocks = RecordingMocks()
     monitor = RecordingMonitor(mocks)
     pulumi_settings.ROOT.set(None)  # a fresh root Stack for every run
     pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor)
-    pulumi.runtime.set_all_config({k: v if isinstance(v, str) else json.dumps(v) for k, v in config.items()})
+    pulumi.runtime.set_all_config({k: v if isinstance(v, str) else json.dumps(v) for k, v in config.items()},
+                                  secret_keys=[_full_key(k) for k in secrets])
     _sync_await(run_pulumi_func(program))
     return monitor.registered
 
 
-def run_stack(stack: str, overrides: dict[str, Any] | None = None) -> Stack:
-    """Run the real __main__.py against Pulumi.<stack>.yaml (plus overrides) under mocks."""
+def _full_key(key: str) -> str:
+    return key if ":" in key else f"{PROJECT}:{key}"
+
+
+def run_stack(stack: str, overrides: dict[str, Any] | None = None, secrets: tuple[str, ...] = ()) -> Stack:
+    """Run the real __main__.py against Pulumi.<stack>.yaml (plus overrides) under mocks.
+
+    `secrets` names top-level keys to treat as set with `pulumi config set --secret`."""
+    def program():
+        runpy.run_path(str(ROOT / "__main__.py"), run_name="__main__")
+        root = pulumi_settings.get_root_resource()  # set_mocks finished it before the program exported anything
+        root.register_outputs(dict(root.outputs))
+
     config = _apply_overrides(stack_config(stack), overrides or {})
-    return _run(stack, config, lambda: runpy.run_path(str(ROOT / "__main__.py"), run_name="__main__"))
+    return _run(stack, config, program, secrets)
 
 
 def run_program(program: Callable[[], Any], stack: str = "dev", overrides: dict[str, Any] | None = None) -> Stack:
@@ -188,13 +211,13 @@ def run_program(program: Callable[[], Any], stack: str = "dev", overrides: dict[
     return _run(stack, config, program)
 
 
-def load_stack_config(stack: str, overrides: dict[str, Any] | None = None):
+def load_stack_config(stack: str, overrides: dict[str, Any] | None = None, secrets: tuple[str, ...] = ()):
     """The validated config model for a stack file, without running the program."""
     from components.config import parse_config
 
     raw = _apply_overrides(stack_config(stack), overrides or {})
     values = {k.split(":", 1)[1]: v for k, v in raw.items() if k.startswith(f"{PROJECT}:")}
-    return parse_config(values, stack=stack, region=raw.get("aws:region"))
+    return parse_config(values, stack=stack, region=raw.get("aws:region"), secret_keys={_full_key(k) for k in secrets})
 
 
 @pytest.fixture(scope="session")

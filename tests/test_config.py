@@ -5,7 +5,7 @@ from conftest import DELETE, load_stack_config, run_stack
 
 from components.config import ConfigError
 
-# (stack, overrides, the key the message must name, a fragment of what is allowed)
+# (stack, overrides, the key the message must name, a fragment of what is allowed[, secret keys])
 BAD_INPUTS = {
     "unknown_environment": ("dev", {"environment": "staging"}, "kafka-platform:environment", '"dev", "prod"'),
     "typo_in_section_key": ("dev", {"network.natGateway": "single"}, "kafka-platform:network.natGateway",
@@ -158,20 +158,51 @@ BAD_INPUTS = {
                                     "kafka-platform:kafka.clientNamespaces", "add it to mesh.namespaces"),
     "client_service_account_format": ("dev", {"kafka.clientServiceAccounts": ["orders"]},
                                       "kafka-platform:kafka.clientServiceAccounts", "namespace/serviceaccount"),
+    "retention_without_unit": ("dev", {"monitoring.retention": "15"}, "kafka-platform:monitoring.retention",
+                               "number with a unit"),
+    "prometheus_volume_not_a_quantity": ("dev", {"monitoring.prometheus.storage": "100GB"},
+                                         "kafka-platform:monitoring.prometheus.storage", "Kubernetes quantity"),
+    "alertmanager_volume_not_a_quantity": ("prod", {"monitoring.alertmanager.storage": "ten"},
+                                           "kafka-platform:monitoring.alertmanager.storage", "Kubernetes quantity"),
+    "zero_prometheus_replicas": ("dev", {"monitoring.prometheus.replicas": 0},
+                                 "kafka-platform:monitoring.prometheus.replicas", "from 1 to 5"),
+    "prod_single_prometheus": ("prod", {"monitoring.prometheus.replicas": 1},
+                               "kafka-platform:monitoring.prometheus.replicas", "from 2 to 5"),
+    "prod_single_alertmanager": ("prod", {"monitoring.alertmanager.replicas": 1},
+                                 "kafka-platform:monitoring.alertmanager.replicas", "prod runs two"),
+    "receiver_url_in_plain_config": ("prod", {"alertReceiver": {"type": "webhook", "url": "https://hooks.example.com/x"}},
+                                     "kafka-platform:alertReceiver.url", "must be a secret"),
+    "receiver_unknown_type": ("dev", {"alertReceiver": {"type": "pagerduty", "url": "https://x.example.com"}},
+                              "kafka-platform:alertReceiver.type", '"slack", "webhook"', ("alertReceiver",)),
+    "fargate_selects_renamed_monitoring_ns": ("dev", {"monitoring.namespace": "observability",
+                                                      "cluster.fargateNamespaces": ["observability"]},
+                                              "kafka-platform:cluster.fargateNamespaces", "cannot select 'observability'"),
     "no_region": ("dev", {"aws:region": DELETE}, "aws:region", "is not set"),
 }
 
 
 @pytest.mark.parametrize("case", sorted(BAD_INPUTS))
 def test_bad_input_fails_before_any_resource(case):
-    stack, overrides, key, allowed = BAD_INPUTS[case]
+    stack, overrides, key, allowed, *secrets = BAD_INPUTS[case]
     with pytest.raises(ConfigError) as err:
-        registered = run_stack(stack, overrides)
+        registered = run_stack(stack, overrides, secrets=secrets[0] if secrets else ())
         pytest.fail(f"accepted; registered {len(registered)} resources")
     assert len(err.value.problems) == 1, err.value.problems
     (problem,) = err.value.problems
     assert problem.startswith(key + " ") or problem.startswith(key + " is not set"), problem
     assert allowed in problem, problem
+
+
+def test_a_plain_receiver_url_is_never_echoed_in_the_error():
+    with pytest.raises(ConfigError) as err:
+        load_stack_config("prod", {"alertReceiver": {"type": "webhook", "url": "https://hooks.example.com/token"}})
+    assert "hooks.example.com/token" not in str(err.value)
+
+
+def test_a_secret_receiver_url_is_accepted():
+    cfg = load_stack_config("prod", {"alertReceiver": {"type": "slack", "url": "https://hooks.slack.com/services/x",
+                                                       "channel": "#kafka"}}, secrets=("alertReceiver",))
+    assert cfg.monitoring.alert_receiver.type == "slack"
 
 
 def test_nothing_is_registered_before_a_config_error(monkeypatch):

@@ -138,7 +138,7 @@ def test_sasl_scram_for_clients_with_credentials_from_a_pulumi_secret(prod):
 
 def test_client_passwords_follow_the_user_order():
     stack = run_stack("dev", {"kafka.clientUsers": ["orders", "billing"]})
-    data = stack.one("kubernetes:core/v1:Secret").inputs["stringData"]
+    data = stack.one("kubernetes:core/v1:Secret", "kafka-sasl-credentials").inputs["stringData"]
     assert data["client-passwords"] == "kafka-orders-password,kafka-billing-password"
     assert data["system-user-password"] == "kafka-orders-password"
 
@@ -233,3 +233,13 @@ def test_authorization_allows_kafka_itself_everywhere_and_clients_only_on_9092()
 def test_without_clients_only_kafka_and_its_provisioning_job_are_allowed(prod):
     policy = prod.one("kubernetes:security.istio.io/v1:AuthorizationPolicy", "kafka-authorizationpolicy-kafka")
     assert len(policy.inputs["spec"]["rules"]) == 2
+
+
+def test_stack_outputs_tell_a_client_how_to_connect(prod):
+    out = prod.outputs
+    assert out["kafkaBootstrapServers"] == "kafka.kafka.svc.cluster.local:9092"
+    assert (out["kafkaSaslMechanism"], out["kafkaSecurityProtocol"]) == ("SCRAM-SHA-512", "SASL_PLAINTEXT")
+    assert out["kafkaClientUsers"] == ["app"] and out["kafkaCredentialsSecret"] == "kafka/kafka-sasl-credentials"
+    assert out["kafkaClientPasswords"] == {"app": "kafka-app-password"}
+    assert "kafkaClientPasswords" in prod.secret_outputs
+    assert not {"kafkaBootstrapServers", "kafkaClientUsers"} & prod.secret_outputs

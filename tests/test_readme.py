@@ -18,8 +18,9 @@ def read_keys() -> set[str]:
     raw["network"]["existingVpc"] = {"vpcId": "vpc-0123456789abcdef0", "publicSubnetIds": [],
                                      "privateSubnetIds": ["subnet-0123456789abcdef0", "subnet-0123456789abcdef1",
                                                           "subnet-0123456789abcdef2"]}
+    raw["alertReceiver"] = {"type": "slack", "url": "https://hooks.slack.com/services/x", "channel": "#kafka"}
     seen: set[str] = set()
-    parse_config(raw, stack="prod", region="us-east-1", seen=seen)
+    parse_config(raw, stack="prod", region="us-east-1", secret_keys={"kafka-platform:alertReceiver"}, seen=seen)
     return {re.sub(r"\[\d+\]", "[]", k.removeprefix("kafka-platform:")) for k in seen} | {"aws:region"}
 
 

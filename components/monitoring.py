@@ -1,0 +1,215 @@
+"""Monitoring: kube-prometheus-stack 88.5.3 that sees Kafka and Istio through STRICT mTLS.
+
+Prometheus scrapes Istio's merged metrics port 15020 (Envoy stats plus Kafka's JMX metrics, via the pod
+annotations the Kafka component sets). The target's sidecar never captures 15020, so the scrape is
+plain HTTP outside mTLS and authorization. As in Istio's own Prometheus sample, the monitoring pods
+run without sidecars: a sidecar would only break their direct pod-IP scrapes under STRICT mTLS, and the
+API server (which has no mesh identity) could not call the operator's admission webhook.
+Every values key below exists in the pinned chart (checked against its values.yaml and templates).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_kubernetes as k8s
+import pulumi_random as random
+
+from .config import MonitoringComponent, MonitoringConfig, parse_quantity
+from .mesh import Mesh, custom_resource
+from .observability import istio_dashboard, kafka_alert_rules, kafka_dashboard
+
+CHART_REPO = "https://prometheus-community.github.io/helm-charts"
+CHART_VERSION = "88.5.3"
+RELEASE = "kube-prometheus-stack"  # fixed: Service names (and the port-forward command) derive from it
+GRAFANA_SERVICE = f"{RELEASE}-grafana"
+GRAFANA_SECRET = "grafana-admin"
+RECEIVER_SECRET = "alertmanager-receivers"
+RECEIVER_URL_FILE = f"/etc/alertmanager/secrets/{RECEIVER_SECRET}/url"  # where alertmanagerSpec.secrets mount
+NO_SIDECAR = {"sidecar.istio.io/inject": "false"}
+SELECT_EVERY_MONITOR = ("serviceMonitor", "podMonitor", "rule", "probe", "scrapeConfig")
+
+
+def _volume(size: str, storage_class: str) -> dict:
+    return {"volumeClaimTemplate": {"spec": {"storageClassName": storage_class, "accessModes": ["ReadWriteOnce"],
+                                             "resources": {"requests": {"storage": size}}}}}
+
+
+def _ha(component: MonitoringComponent, spread_zones: bool) -> dict:
+    # replicas in different zones in prod; each keeps its own zonal volume
+    return {"replicas": component.replicas, "resources": component.resources.to_k8s(),
+            "podAntiAffinity": "hard" if spread_zones else "soft",
+            "podAntiAffinityTopologyKey": "topology.kubernetes.io/zone" if spread_zones else "kubernetes.io/hostname",
+            "podMetadata": {"labels": NO_SIDECAR}}
+
+
+def receiver_config(receiver_type: str, channel: str | None) -> dict:
+    """Merged over the chart's default config (routes, inhibit rules); the URL is read from a mounted file."""
+    if receiver_type == "slack":
+        notify = {"slack_configs": [{"api_url_file": RECEIVER_URL_FILE, "channel": channel, "send_resolved": True}]}
+    else:
+        notify = {"webhook_configs": [{"url_file": RECEIVER_URL_FILE, "send_resolved": True}]}
+    return {"route": {"receiver": "default"}, "receivers": [{"name": "null"}, {"name": "default", **notify}]}
+
+
+def monitoring_values(cfg: MonitoringConfig, *, storage_class: str, spread_zones: bool) -> dict:
+    prometheus = cfg.prometheus
+    # stop at 85% of the volume, so old data goes before the disk fills
+    retention_size = f"{int(parse_quantity(prometheus.storage) * 0.85 / 2**30)}GiB"
+    alertmanager_spec = {**_ha(cfg.alertmanager, spread_zones),
+                         "storage": _volume(cfg.alertmanager.storage, storage_class)}
+    alertmanager: dict = {"enabled": True, "alertmanagerSpec": alertmanager_spec}
+    if cfg.alert_receiver:
+        alertmanager_spec["secrets"] = [RECEIVER_SECRET]
+        alertmanager["config"] = receiver_config(cfg.alert_receiver.type, cfg.alert_receiver.channel)
+    return {
+        "crds": {"enabled": True},
+        # EKS runs the control plane: there is nothing of it to scrape
+        "kubeControllerManager": {"enabled": False},
+        "kubeScheduler": {"enabled": False},
+        "kubeEtcd": {"enabled": False},
+        "kubeProxy": {"enabled": False},
+        "defaultRules": {"create": True, "rules": {
+            "etcd": False, "kubeControllerManager": False, "kubeSchedulerAlerting": False,
+            "kubeSchedulerRecording": False, "kubeProxy": False}},
+        "prometheusOperator": {
+            "podLabels": NO_SIDECAR,  # the API server calls its admission webhook without a mesh identity
+            "admissionWebhooks": {"patch": {"podAnnotations": NO_SIDECAR}},
+            "resources": {"requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {"memory": "256Mi"}},
+        },
+        "prometheus": {"prometheusSpec": {
+            **_ha(prometheus, spread_zones),
+            "retention": cfg.retention,
+            "retentionSize": retention_size,
+            "storageSpec": _volume(prometheus.storage, storage_class),
+            # pick up every monitor and rule, not only those labelled with this release
+            **{f"{kind}SelectorNilUsesHelmValues": False for kind in SELECT_EVERY_MONITOR},
+        }},
+        "alertmanager": alertmanager,
+        "grafana": {
+            "admin": {"existingSecret": GRAFANA_SECRET, "userKey": "admin-user", "passwordKey": "admin-password"},
+            "podLabels": NO_SIDECAR,
+            "resources": cfg.grafana_resources.to_k8s(),
+            "persistence": {"enabled": False},  # dashboards and data sources are provisioned from ConfigMaps
+            "sidecar": {"dashboards": {"enabled": True, "label": "grafana_dashboard", "labelValue": "1",
+                                       "searchNamespace": "ALL"}},
+        },
+        "kube-state-metrics": {"podLabels": NO_SIDECAR},
+    }
+
+
+def envoy_stats_pod_monitor(namespace: str) -> dict:
+    """Istio's `envoy-stats-monitor` (samples/addons/extras/prometheus-operator.yaml, 1.30.3).
+
+    It keeps the istio-proxy container of every pod that has prometheus.io/scrape (the injector rewrote
+    the annotations to :15020/stats/prometheus) and rewrites the address to that port. A PodMonitor with
+    `portNumber: 15020` would select nothing: no container declares that port.
+    """
+    return {"apiVersion": "monitoring.coreos.com/v1", "kind": "PodMonitor",
+            "metadata": {"name": "envoy-stats-monitor", "namespace": namespace},
+            "spec": {
+                "selector": {"matchExpressions": [{"key": "istio-prometheus-ignore", "operator": "DoesNotExist"}]},
+                "namespaceSelector": {"any": True},
+                "jobLabel": "envoy-stats",
+                "podMetricsEndpoints": [{"path": "/stats/prometheus", "interval": "15s", "relabelings": [
+                    {"action": "keep", "sourceLabels": ["__meta_kubernetes_pod_container_name"],
+                     "regex": "istio-proxy"},
+                    {"action": "keep", "sourceLabels": ["__meta_kubernetes_pod_annotationpresent_prometheus_io_scrape"]},
+                    {"action": "replace", "regex": r"(\d+);(([A-Fa-f0-9]{1,4}::?){1,7}[A-Fa-f0-9]{1,4})",
+                     "replacement": "[$2]:$1", "targetLabel": "__address__",
+                     "sourceLabels": ["__meta_kubernetes_pod_annotation_prometheus_io_port",
+                                      "__meta_kubernetes_pod_ip"]},
+                    {"action": "replace", "regex": r"(\d+);((([0-9]+?)(\.|$)){4})", "replacement": "$2:$1",
+                     "targetLabel": "__address__",
+                     "sourceLabels": ["__meta_kubernetes_pod_annotation_prometheus_io_port",
+                                      "__meta_kubernetes_pod_ip"]},
+                    {"action": "labeldrop", "regex": "__meta_kubernetes_pod_label_(.+)"},
+                    {"action": "replace", "sourceLabels": ["__meta_kubernetes_namespace"], "targetLabel": "namespace"},
+                    {"action": "replace", "sourceLabels": ["__meta_kubernetes_pod_name"], "targetLabel": "pod"},
+                ]}],
+            }}
+
+
+def istiod_service_monitor(namespace: str) -> dict:
+    """Istio's `istio-component-monitor`: istiod's Service (labels istio=pilot) port http-monitoring (15014)."""
+    return {"apiVersion": "monitoring.coreos.com/v1", "kind": "ServiceMonitor",
+            "metadata": {"name": "istio-component-monitor", "namespace": namespace},
+            "spec": {"jobLabel": "istio", "targetLabels": ["app"],
+                     "selector": {"matchExpressions": [{"key": "istio", "operator": "In", "values": ["pilot"]}]},
+                     "namespaceSelector": {"any": True},
+                     "endpoints": [{"port": "http-monitoring", "interval": "15s"}]}}
+
+
+def kafka_prometheus_rule(namespace: str, kafka_namespace: str, brokers: int) -> dict:
+    return {"apiVersion": "monitoring.coreos.com/v1", "kind": "PrometheusRule",
+            "metadata": {"name": "kafka", "namespace": namespace},
+            "spec": {"groups": [{"name": "kafka", "rules": kafka_alert_rules(kafka_namespace, brokers)}]}}
+
+
+@dataclass(frozen=True)
+class MonitoringArgs:
+    config: MonitoringConfig
+    mesh: Mesh
+    storage_class: pulumi.Input[str]
+    kafka_namespace: str
+    kafka_brokers: int
+    spread_zones: bool  # prod: replicas in different zones
+
+
+class Monitoring(pulumi.ComponentResource):
+    """Prometheus, Alertmanager and Grafana, with Kafka alerts and Kafka and mesh dashboards."""
+
+    grafana_command: str
+    grafana_admin_password: pulumi.Output[str]  # secret
+
+    def __init__(self, name: str, args: MonitoringArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("kafka-platform:index:Monitoring", name, None, opts)
+        cfg, ns = args.config, args.config.namespace
+        namespace = args.mesh.namespace(f"{name}-namespace", ns, parent=self)
+        in_namespace = pulumi.ResourceOptions(parent=self, depends_on=[namespace])
+
+        password = random.RandomPassword(f"{name}-grafana-admin", length=32, special=False,
+                                         opts=pulumi.ResourceOptions(parent=self))
+        secrets = [k8s.core.v1.Secret(
+            f"{name}-grafana-admin", metadata={"name": GRAFANA_SECRET, "namespace": ns},
+            string_data={"admin-user": "admin", "admin-password": password.result}, opts=in_namespace)]
+        if cfg.alert_receiver:
+            secrets.append(k8s.core.v1.Secret(
+                f"{name}-alert-receiver", metadata={"name": RECEIVER_SECRET, "namespace": ns},
+                string_data={"url": pulumi.Output.secret(cfg.alert_receiver.url)}, opts=in_namespace))
+
+        values = pulumi.Output.from_input(args.storage_class).apply(lambda storage_class: monitoring_values(
+            cfg, storage_class=storage_class, spread_zones=args.spread_zones))
+        release = k8s.helm.v3.Release(
+            f"{name}-release",
+            name=RELEASE,
+            chart="kube-prometheus-stack",
+            version=CHART_VERSION,
+            repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=CHART_REPO),
+            namespace=ns,
+            values=values,
+            timeout=900,
+            max_history=10,
+            atomic=True,
+            cleanup_on_fail=True,
+            # the secrets are mounted by name: pods would wait on them forever
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[namespace, *secrets]))
+
+        # The release installs the monitoring CRDs (Helm's crds/ directory) on first install; every
+        # monitor and rule waits for it, so a fresh `pulumi up` succeeds in one pass.
+        after_crds = pulumi.ResourceOptions(parent=self, depends_on=[release])
+        for manifest in (envoy_stats_pod_monitor(ns), istiod_service_monitor(ns),
+                         kafka_prometheus_rule(ns, args.kafka_namespace, args.kafka_brokers)):
+            custom_resource(f"{name}-{manifest['metadata']['name']}", manifest, after_crds)
+
+        for key, dashboard in (("kafka", kafka_dashboard(args.kafka_namespace)),
+                               ("mesh", istio_dashboard(args.kafka_namespace))):
+            k8s.core.v1.ConfigMap(
+                f"{name}-dashboard-{key}",
+                metadata={"name": f"dashboard-{key}", "namespace": ns, "labels": {"grafana_dashboard": "1"}},
+                data={f"{key}.json": dashboard}, opts=in_namespace)
+
+        self.grafana_command = f"kubectl -n {ns} port-forward svc/{GRAFANA_SERVICE} 3000:80"
+        self.grafana_admin_password = pulumi.Output.secret(password.result)
+        self.register_outputs({"grafana_command": self.grafana_command})

@@ -1,0 +1,114 @@
+"""Alert rules and Grafana dashboards for Kafka and the mesh, as plain data.
+
+Kafka metric names are what the Bitnami chart 32.4.3's JMX exporter config produces (its rules rename
+the beans and lowercase everything), plus the latency percentiles we add with `metrics.jmx.extraRules`.
+They reach Prometheus through Istio's metrics merging on :15020, with `namespace` and `pod` labels.
+"""
+
+from __future__ import annotations
+
+import json
+
+# Appended to the chart's rules: its own RequestMetrics rule keeps only Count|Value, not percentiles.
+LATENCY_JMX_RULES = """\
+- pattern: kafka.network<type=(RequestMetrics), name=(TotalTimeMs), request=(Produce|FetchConsumer|FetchFollower)><>(99thPercentile|Mean)
+  name: kafka_network_$1_$2_$4
+  labels:
+    request: "$3"
+"""
+
+UNDER_REPLICATED = "kafka_server_replicamanager_total_underreplicatedpartitions_value"
+OFFLINE_PARTITIONS = "kafka_controller_kafkacontroller_offlinepartitionscount_value"
+ACTIVE_CONTROLLERS = "kafka_controller_kafkacontroller_activecontrollercount_value"
+LEADER_COUNT = "kafka_server_replicamanager_total_leadercount_value"  # one series per broker
+ISR_SHRINKS = "kafka_server_replicamanager_total_isrshrinkspersec_count"
+PRODUCE_P99 = "kafka_network_requestmetrics_totaltimems_99thpercentile"
+BYTES_IN = "kafka_server_brokertopicmetrics_total_bytesinpersec_count"
+BYTES_OUT = "kafka_server_brokertopicmetrics_total_bytesoutpersec_count"
+VOLUME_USED, VOLUME_CAPACITY = "kubelet_volume_stats_used_bytes", "kubelet_volume_stats_capacity_bytes"
+
+
+def _rule(alert: str, expr: str, duration: str, severity: str, summary: str, description: str) -> dict:
+    return {"alert": alert, "expr": expr, "for": duration, "labels": {"severity": severity},
+            "annotations": {"summary": summary, "description": description}}
+
+
+def kafka_alert_rules(namespace: str, brokers: int) -> list[dict]:
+    ns = f'namespace="{namespace}"'
+    return [
+        _rule("KafkaUnderReplicatedPartitions", f"sum({UNDER_REPLICATED}{{{ns}}}) > 0", "5m", "warning",
+              "Kafka has under-replicated partitions",
+              "{{ $value }} partitions have fewer in-sync replicas than their replication factor; one more "
+              "broker loss may make them unavailable. Check for a down or lagging broker."),
+        _rule("KafkaOfflinePartitions", f"sum({OFFLINE_PARTITIONS}{{{ns}}}) > 0", "1m", "critical",
+              "Kafka has offline partitions",
+              "{{ $value }} partitions have no leader: producers and consumers of them are failing."),
+        # `or vector(0)`: with every controller down there is no series at all, which must alert too
+        _rule("KafkaActiveControllerCount", f"(sum({ACTIVE_CONTROLLERS}{{{ns}}}) or vector(0)) != 1", "1m",
+              "critical", "Kafka does not have exactly one active controller",
+              "{{ $value }} active controllers: the KRaft quorum has lost its leader or is split."),
+        _rule("KafkaBrokerDown", f"(count({LEADER_COUNT}{{{ns}}}) or vector(0)) < {brokers}", "5m", "critical",
+              "A Kafka broker is down",
+              f"{{{{ $value }}}} of {brokers} brokers report metrics. Check the broker pods and their nodes."),
+        _rule("KafkaIsrShrinking", f"sum(rate({ISR_SHRINKS}{{{ns}}}[5m])) > 0", "10m", "warning",
+              "Kafka in-sync replica sets keep shrinking",
+              "Followers are falling out of sync: look for a slow broker, disk or network."),
+        _rule("KafkaVolumeAlmostFull", f"{VOLUME_USED}{{{ns}}} / {VOLUME_CAPACITY}{{{ns}}} > 0.8", "10m", "warning",
+              "A Kafka volume is more than 80% full",
+              "{{ $labels.persistentvolumeclaim }} is {{ $value | humanizePercentage }} full. Expand the PVC "
+              "or lower retention before the broker stops."),
+        _rule("KafkaProduceLatencyHigh", f'max({PRODUCE_P99}{{{ns},request="Produce"}}) > 500', "10m", "warning",
+              "Kafka produce latency is high",
+              "The 99th percentile produce request time is {{ $value }} ms (threshold 500 ms)."),
+    ]
+
+
+def _panel(title: str, expr: str, x: int, y: int, unit: str = "short", legend: str = "") -> dict:
+    return {"type": "timeseries", "title": title, "datasource": {"type": "prometheus", "uid": "${datasource}"},
+            "gridPos": {"h": 8, "w": 12, "x": x, "y": y}, "fieldConfig": {"defaults": {"unit": unit}},
+            "targets": [{"expr": expr, "legendFormat": legend, "refId": "A"}]}
+
+
+def _dashboard(uid: str, title: str, panels: list[tuple[str, str, str, str]]) -> str:
+    return json.dumps({
+        "uid": uid, "title": title, "schemaVersion": 39, "editable": False, "refresh": "30s",
+        "time": {"from": "now-6h", "to": "now"}, "tags": ["kafka-platform"],
+        "templating": {"list": [{"name": "datasource", "type": "datasource", "query": "prometheus"}]},
+        "panels": [_panel(title, expr, 12 * (i % 2), 8 * (i // 2), unit, legend)
+                   for i, (title, expr, unit, legend) in enumerate(panels)],
+    }, indent=1)
+
+
+def kafka_dashboard(namespace: str) -> str:
+    ns = f'namespace="{namespace}"'
+    return _dashboard("kafka-platform-kafka", "Kafka", [
+        ("Under-replicated partitions", f"sum({UNDER_REPLICATED}{{{ns}}})", "short", ""),
+        ("Offline partitions", f"sum({OFFLINE_PARTITIONS}{{{ns}}})", "short", ""),
+        ("Active controllers", f"sum({ACTIVE_CONTROLLERS}{{{ns}}})", "short", ""),
+        ("Partition leaders per broker", f"{LEADER_COUNT}{{{ns}}}", "short", "{{pod}}"),
+        ("Bytes in", f"sum by (pod) (rate({BYTES_IN}{{{ns}}}[5m]))", "Bps", "{{pod}}"),
+        ("Bytes out", f"sum by (pod) (rate({BYTES_OUT}{{{ns}}}[5m]))", "Bps", "{{pod}}"),
+        ("ISR shrinks", f"sum by (pod) (rate({ISR_SHRINKS}{{{ns}}}[5m]))", "short", "{{pod}}"),
+        ("Produce p99 latency", f'{PRODUCE_P99}{{{ns},request="Produce"}}', "ms", "{{pod}}"),
+        ("Volume usage", f"{VOLUME_USED}{{{ns}}} / {VOLUME_CAPACITY}{{{ns}}}", "percentunit",
+         "{{persistentvolumeclaim}}"),
+    ])
+
+
+def istio_dashboard(kafka_namespace: str) -> str:
+    """Kafka speaks TCP, so the TCP metrics matter; connection_security_policy shows mTLS is really on."""
+    dest = f'destination_workload_namespace="{kafka_namespace}"'
+    return _dashboard("kafka-platform-mesh", "Mesh traffic to Kafka", [
+        ("TCP connections opened to Kafka", f"sum by (source_workload) (rate(istio_tcp_connections_opened_total{{{dest}}}[5m]))",
+         "cps", "{{source_workload}}"),
+        ("Bytes received by Kafka", f"sum by (source_workload) (rate(istio_tcp_received_bytes_total{{{dest}}}[5m]))",
+         "Bps", "{{source_workload}}"),
+        ("Bytes sent by Kafka", f"sum by (destination_workload) (rate(istio_tcp_sent_bytes_total{{{dest}}}[5m]))",
+         "Bps", "{{destination_workload}}"),
+        ("Connections by security policy",
+         f"sum by (connection_security_policy) (rate(istio_tcp_connections_opened_total{{{dest}}}[5m]))",
+         "cps", "{{connection_security_policy}}"),
+        ("Mesh HTTP/gRPC requests", "sum by (destination_workload_namespace) (rate(istio_requests_total[5m]))",
+         "reqps", "{{destination_workload_namespace}}"),
+        ("istiod pushes", "sum(rate(pilot_xds_pushes[5m]))", "short", ""),
+    ])
