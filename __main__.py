@@ -42,6 +42,7 @@ monitoring = Monitoring("monitoring", MonitoringArgs(
     kafka_namespace=config.kafka.namespace,
     kafka_brokers=config.kafka.broker_count,
     spread_zones=config.is_prod,
+    protect=config.protect,
 ), on_cluster)
 
 pulumi.export("environment", config.environment)

@@ -155,6 +155,7 @@ class MonitoringArgs:
     kafka_namespace: str
     kafka_brokers: int
     spread_zones: bool  # prod: replicas in different zones
+    protect: bool
 
 
 class Monitoring(pulumi.ComponentResource):
@@ -170,7 +171,7 @@ class Monitoring(pulumi.ComponentResource):
         in_namespace = pulumi.ResourceOptions(parent=self, depends_on=[namespace])
 
         password = random.RandomPassword(f"{name}-grafana-admin", length=32, special=False,
-                                         opts=pulumi.ResourceOptions(parent=self))
+                                         opts=pulumi.ResourceOptions(parent=self, protect=args.protect))
         secrets = [k8s.core.v1.Secret(
             f"{name}-grafana-admin", metadata={"name": GRAFANA_SECRET, "namespace": ns},
             string_data={"admin-user": "admin", "admin-password": password.result}, opts=in_namespace)]
