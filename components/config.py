@@ -235,6 +235,7 @@ class _Section:
 
     def __init__(self, raw: Any, key: str, problems: list[str], sep: str = ".", seen: set[str] | None = None):
         self.key, self.sep, self.problems, self._read = key, sep, problems, set()
+        self.failed: set[str] = set()  # keys already reported, so rules that depend on them stay quiet
         self.seen = seen if seen is not None else set()  # every full key read, for the README check
         if raw is not None and not isinstance(raw, dict):
             problems.append(f"{key} = {_show(raw)}: must be an object")
@@ -242,6 +243,7 @@ class _Section:
         self.raw: dict = raw or {}
 
     def fail(self, name: str, value: Any, allowed: str) -> None:
+        self.failed.add(name)
         self.problems.append(f"{self.key}{self.sep}{name} = {_show(value)}: {allowed}")
 
     def get(self, name: str, default: Any, kind: type, check: Callable[[Any], bool] | None = None,
@@ -456,7 +458,7 @@ def _cluster(s: _Section, env: str, meshed: tuple[str, ...]) -> ClusterConfig:
                   "must be IPv4 CIDRs such as 203.0.113.0/24")
     if cidrs and not public:
         s.fail("publicAccessCidrs", cidrs, "must be empty when endpointPublicAccess is false")
-    if public and not cidrs:
+    if public and not cidrs and "publicAccessCidrs" not in s.failed:
         s.fail("publicAccessCidrs", cidrs,
                "must list the networks allowed to reach a public endpoint (EKS would otherwise open it to 0.0.0.0/0)")
     if env == "prod" and any(ipaddress.IPv4Network(c).prefixlen == 0 for c in cidrs if _is_cidr(c)):
@@ -652,12 +654,15 @@ def _alert_receiver(s: _Section, is_secret: bool) -> AlertReceiver | None:
     if not s.raw:
         return None
     kind = s.one_of("type", "webhook", ("slack", "webhook"))
-    url = s.get("url", "", str, lambda v: v.startswith("https://"), "must be an https:// URL")
+    url = s.get("url", "", str)
+    hidden = f"{s.key}.url = (not shown)"  # the URL carries the receiver's credentials: never echo it
     if "url" not in s.raw:
         s.fail("url", None, "is required")
     elif not is_secret:
-        s.problems.append(f"{s.key}.url = (not shown): must be a secret, it carries the receiver's credentials; "
+        s.problems.append(f"{hidden}: must be a secret, it carries the receiver's credentials; "
                           f"set it with: pulumi config set --secret --path alertReceiver.url <url>")
+    elif not url.startswith("https://"):
+        s.problems.append(f"{hidden}: must be an https:// URL")
     channel = s.get("channel", None, str, lambda v: v.startswith("#"), "must be a Slack channel such as #kafka-alerts")
     if channel and kind != "slack":
         s.fail("channel", channel, 'is only used with type "slack"')

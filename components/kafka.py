@@ -219,7 +219,8 @@ class Kafka(pulumi.ComponentResource):
         cfg = args.config
         keep = pulumi.ResourceOptions(parent=self, protect=args.protect)
 
-        namespace = args.mesh.namespace(f"{name}-namespace", cfg.namespace, parent=self)
+        # deleting the namespace would take the StatefulSets and volume claims with it
+        namespace = args.mesh.namespace(f"{name}-namespace", cfg.namespace, parent=self, protect=args.protect)
         in_namespace = pulumi.ResourceOptions(parent=self, depends_on=[namespace])
 
         # Generated once and kept in state as secrets: losing them would orphan the volumes and the users.

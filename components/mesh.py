@@ -123,10 +123,10 @@ class Mesh(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, depends_on=depends_on))
 
     def namespace(self, resource_name: str, namespace: str, parent: pulumi.Resource,
-                  labels: dict[str, str] | None = None) -> k8s.core.v1.Namespace:
+                  protect: bool = False) -> k8s.core.v1.Namespace:
         """A namespace labelled for injection, created only once istiod is ready: a pod started earlier
         silently runs without a sidecar, and nothing reports it."""
         return k8s.core.v1.Namespace(
             resource_name,
-            metadata={"name": namespace, "labels": {**(labels or {}), **INJECTION_LABEL}},
-            opts=pulumi.ResourceOptions(parent=parent, depends_on=[self.ready]))
+            metadata={"name": namespace, "labels": INJECTION_LABEL},
+            opts=pulumi.ResourceOptions(parent=parent, depends_on=[self.ready], protect=protect))

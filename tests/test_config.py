@@ -177,6 +177,54 @@ BAD_INPUTS = {
     "fargate_selects_renamed_monitoring_ns": ("dev", {"monitoring.namespace": "observability",
                                                       "cluster.fargateNamespaces": ["observability"]},
                                               "kafka-platform:cluster.fargateNamespaces", "cannot select 'observability'"),
+    "environment_missing": ("dev", {"environment": DELETE}, "kafka-platform:environment", "is not set"),
+    "section_not_an_object": ("dev", {"storage": "gp3"}, "kafka-platform:storage", "must be an object"),
+    "tags_not_strings": ("dev", {"tags": {"cost-center": 42}}, "kafka-platform:tags", "a map of strings"),
+    "existing_vpc_bad_subnet_id": ("dev", {"network.existingVpc": {
+        "vpcId": "vpc-0123456789abcdef0", "publicSubnetIds": ["public-a"],
+        "privateSubnetIds": ["subnet-0123456789abcdef0", "subnet-0123456789abcdef1"]}},
+        "kafka-platform:network.existingVpc.publicSubnetIds", "subnet-0123456789abcdef0"),
+    "existing_vpc_without_id": ("dev", {"network.existingVpc": {
+        "publicSubnetIds": [], "privateSubnetIds": ["subnet-0123456789abcdef0", "subnet-0123456789abcdef1"]}},
+        "kafka-platform:network.existingVpc.vpcId", "is required"),
+    "no_instance_types": ("dev", {"cluster.nodeGroups.instanceTypes": []},
+                          "kafka-platform:cluster.nodeGroups.instanceTypes", "at least one"),
+    "unknown_capacity_type": ("dev", {"cluster.nodeGroups.capacityType": "RESERVED"},
+                              "kafka-platform:cluster.nodeGroups.capacityType", '"ON_DEMAND", "SPOT"'),
+    "max_size_out_of_range": ("dev", {"cluster.nodeGroups.maxSize": 500}, "kafka-platform:cluster.nodeGroups.maxSize",
+                              "from 1 to 100"),
+    "malformed_public_cidr": ("dev", {"cluster.publicAccessCidrs": ["my office"]},
+                              "kafka-platform:cluster.publicAccessCidrs", "IPv4 CIDRs"),
+    "too_many_fargate_namespaces": ("dev", {"cluster.fargateNamespaces": ["a", "b", "c", "d", "e", "f"]},
+                                    "kafka-platform:cluster.fargateNamespaces", "at most 5"),
+    "storage_class_name_not_a_label": ("dev", {"storage.className": "GP3_Encrypted"},
+                                       "kafka-platform:storage.className", "DNS label"),
+    "unknown_reclaim_policy": ("dev", {"storage.reclaimPolicy": "Recycle"}, "kafka-platform:storage.reclaimPolicy",
+                               '"Retain", "Delete"'),
+    "access_logging_not_a_flag": ("dev", {"mesh.accessLogging": "sometimes"}, "kafka-platform:mesh.accessLogging",
+                                  "true or false"),
+    "istiod_replicas_out_of_range": ("dev", {"mesh.istiodReplicas": 0}, "kafka-platform:mesh.istiodReplicas",
+                                     "from 1 to 10"),
+    "meshed_namespace_not_a_label": ("dev", {"mesh.namespaces": ["Payments"]}, "kafka-platform:mesh.namespaces",
+                                     "namespace names"),
+    "kafka_namespace_not_a_label": ("dev", {"kafka.namespace": "kafka_ns"}, "kafka-platform:kafka.namespace",
+                                    "DNS label"),
+    "client_namespace_not_a_label": ("dev", {"kafka.clientNamespaces": ["Apps"]},
+                                     "kafka-platform:kafka.clientNamespaces", "namespace names"),
+    "image_registry_with_scheme": ("dev", {"kafka.images.registry": "https://docker.io"},
+                                   "kafka-platform:kafka.images.registry", "registry host"),
+    "topic_config_not_strings": ("dev", {"kafka.topics": [{"name": "orders", "config": {"retention.ms": 1000}}]},
+                                 "kafka-platform:kafka.topics[0].config", "a map of strings"),
+    "receiver_url_not_https": ("dev", {"alertReceiver": {"type": "webhook", "url": "http://hooks.example.com"}},
+                               "kafka-platform:alertReceiver.url", "https://", ("alertReceiver",)),
+    "receiver_without_url": ("dev", {"alertReceiver": {"type": "webhook"}}, "kafka-platform:alertReceiver.url",
+                             "is required", ("alertReceiver",)),
+    "slack_channel_without_hash": ("dev", {"alertReceiver": {"type": "slack", "url": "https://hooks.slack.com/x",
+                                                             "channel": "kafka"}},
+                                   "kafka-platform:alertReceiver.channel", "#kafka-alerts", ("alertReceiver",)),
+    "channel_on_a_webhook": ("dev", {"alertReceiver": {"type": "webhook", "url": "https://hooks.example.com",
+                                                       "channel": "#kafka"}},
+                             "kafka-platform:alertReceiver.channel", 'only used with type "slack"', ("alertReceiver",)),
     "no_region": ("dev", {"aws:region": DELETE}, "aws:region", "is not set"),
 }
 
@@ -193,10 +241,12 @@ def test_bad_input_fails_before_any_resource(case):
     assert allowed in problem, problem
 
 
-def test_a_plain_receiver_url_is_never_echoed_in_the_error():
+@pytest.mark.parametrize("url,secrets", [("https://hooks.example.com/token", ()),
+                                         ("http://hooks.example.com/token", ("alertReceiver",))])
+def test_a_receiver_url_is_never_echoed_in_the_error(url, secrets):
     with pytest.raises(ConfigError) as err:
-        load_stack_config("prod", {"alertReceiver": {"type": "webhook", "url": "https://hooks.example.com/token"}})
-    assert "hooks.example.com/token" not in str(err.value)
+        load_stack_config("prod", {"alertReceiver": {"type": "webhook", "url": url}}, secrets=secrets)
+    assert "hooks.example.com/token" not in str(err.value) and "alertReceiver.url = (not shown)" in str(err.value)
 
 
 def test_a_secret_receiver_url_is_accepted():

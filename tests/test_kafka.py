@@ -31,7 +31,7 @@ def test_release_is_the_pinned_bitnami_chart_in_the_meshed_namespace(stack_name,
 
 def test_prod_kafka_and_its_secrets_are_protected(prod, dev):
     for name in ("kafka-release", "kafka-cluster-id", "kafka-app", "kafka-inter-broker", "kafka-controller",
-                 "kafka-sasl-credentials"):
+                 "kafka-sasl-credentials", "kafka-namespace"):
         assert prod.named(name).protect, name
         assert not dev.named(name).protect, name
 
