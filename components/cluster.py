@@ -84,13 +84,15 @@ class Cluster(pulumi.ComponentResource):
             f"{name}-logs", name=f"/aws/eks/{cfg.name}/cluster", retention_in_days=c.log_retention_days,
             tags=tags, opts=stateful)
 
+        # Only the identity that creates the cluster is admin by default: every other deployer (CI, people)
+        # needs an access entry, or its next `pulumi up` is Unauthorized.
         access_entries = {}
-        if c.admin_role_name:
+        if c.admin_role_names:
             identity, partition = aws.get_caller_identity_output(), aws.get_partition_output()
-            role_arn = pulumi.Output.concat("arn:", partition.partition, ":iam::", identity.account_id,
-                                            ":role/", c.admin_role_name)
-            access_entries["admin"] = eks.AccessEntryArgs(
-                principal_arn=role_arn,
+        for role_name in c.admin_role_names:
+            access_entries[role_name] = eks.AccessEntryArgs(
+                principal_arn=pulumi.Output.concat("arn:", partition.partition, ":iam::", identity.account_id,
+                                                   ":role/", role_name),
                 access_policies={"cluster-admin": eks.AccessPolicyAssociationArgs(
                     policy_arn="arn:aws:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy",
                     access_scope=aws.eks.AccessPolicyAssociationAccessScopeArgs(type="cluster"))})
@@ -114,8 +116,9 @@ class Cluster(pulumi.ComponentResource):
             enabled_cluster_log_types=list(c.log_types),
             deletion_protection=cfg.protect,
             skip_default_node_group=True,
-            # CoreDNS stays on the EC2 node groups: Fargate is never given kube-system (config rule).
-            coredns_addon_options=eks.CoreDnsAddonOptionsArgs(enabled=True),
+            # CoreDNS is our own add-on below, created once the node groups exist: created here, before any
+            # node, it stays DEGRADED until the add-on times out (pulumi-eks#1819).
+            coredns_addon_options=eks.CoreDnsAddonOptionsArgs(enabled=False),
             tags=tags,
             opts=pulumi.ResourceOptions(parent=self, protect=cfg.protect, depends_on=[log_group]),
         )
@@ -137,6 +140,10 @@ class Cluster(pulumi.ComponentResource):
         if c.fargate_namespaces:
             self._fargate(name, cfg, args.private_subnet_ids, tags, depends_on=[cluster])
 
+        # CoreDNS stays on the EC2 node groups: Fargate is never given kube-system (config rule).
+        aws.eks.Addon(f"{name}-coredns", cluster_name=self.cluster_name, addon_name="coredns",
+                      resolve_conflicts_on_create="OVERWRITE", resolve_conflicts_on_update="OVERWRITE", tags=tags,
+                      opts=pulumi.ResourceOptions(parent=self, depends_on=node_groups))
         ebs_csi_role = self._role(
             f"{name}-ebs-csi",
             pulumi.Output.all(cluster.oidc_provider_arn, cluster.oidc_issuer).apply(
@@ -206,6 +213,8 @@ class Cluster(pulumi.ComponentResource):
                 node_role=role,
                 subnet_ids=[subnet_id],
                 ami_type="AL2023_x86_64_STANDARD",
+                # with a custom launch template the group keeps its creation version unless told
+                version=cfg.cluster.kubernetes_version,
                 instance_types=list(ng.instance_types),
                 capacity_type=ng.capacity_type,
                 scaling_config=aws.eks.NodeGroupScalingConfigArgs(

@@ -68,7 +68,8 @@ class ClusterConfig:
     kubernetes_version: str = "1.35"  # 1.35 turns on PodTopologyLabelsAdmission (zone label on pods)
     endpoint_public_access: bool = False
     public_access_cidrs: tuple[str, ...] = ()
-    admin_role_name: str | None = None  # an IAM role in the deploying account; the ARN is built at run time
+    # IAM roles in the deploying account that get cluster-admin (CI deploy roles, people); ARNs built at run time
+    admin_role_names: tuple[str, ...] = ()
     log_types: tuple[str, ...] = CLUSTER_LOG_TYPES
     log_retention_days: int = 90
     node_groups: NodeGroupConfig = field(default_factory=NodeGroupConfig)
@@ -451,8 +452,8 @@ def _node_groups(s: _Section, env: str) -> NodeGroupConfig:
 def _cluster(s: _Section, env: str, meshed: tuple[str, ...]) -> ClusterConfig:
     d = ClusterConfig()
     version = s.get("kubernetesVersion", d.kubernetes_version, str, lambda v: v in SUPPORTED_KUBERNETES_VERSIONS,
-                    "must be an EKS version in standard support and >= 1.33 (native sidecars): "
-                    + ", ".join(SUPPORTED_KUBERNETES_VERSIONS))
+                    "must be one of " + ", ".join(SUPPORTED_KUBERNETES_VERSIONS)
+                    + " (in EKS standard support; native sidecars need at least 1.33)")
     public = s.get("endpointPublicAccess", d.endpoint_public_access, bool)
     cidrs = s.get("publicAccessCidrs", d.public_access_cidrs, list, lambda v: all(_is_cidr(c) for c in v),
                   "must be IPv4 CIDRs such as 203.0.113.0/24")
@@ -463,8 +464,9 @@ def _cluster(s: _Section, env: str, meshed: tuple[str, ...]) -> ClusterConfig:
                "must list the networks allowed to reach a public endpoint (EKS would otherwise open it to 0.0.0.0/0)")
     if env == "prod" and any(ipaddress.IPv4Network(c).prefixlen == 0 for c in cidrs if _is_cidr(c)):
         s.fail("publicAccessCidrs", cidrs, "prod must not open the API endpoint to the whole internet")
-    admin = s.get("adminRoleName", d.admin_role_name, str, lambda v: _IAM_ROLE_NAME.match(v) is not None,
-                  "must be an IAM role name (not an ARN), e.g. KafkaPlatformAdmin")
+    admins = s.get("adminRoleNames", d.admin_role_names, list,
+                   lambda v: _unique(v) and all(_IAM_ROLE_NAME.match(r) for r in v),
+                   "must be distinct IAM role names (not ARNs), e.g. [KafkaPlatformAdmin, KafkaPlatformDeploy]")
     logs = s.get("logTypes", d.log_types, list, lambda v: _unique(v) and set(v) <= set(CLUSTER_LOG_TYPES),
                  "must be distinct values from " + ", ".join(CLUSTER_LOG_TYPES))
     if env == "prod" and "audit" not in logs:
@@ -486,7 +488,7 @@ def _cluster(s: _Section, env: str, meshed: tuple[str, ...]) -> ClusterConfig:
                    "cannot select 'kube-system': CoreDNS, the EBS CSI node driver and istio-cni run on the "
                    "managed node groups")
     s.done()
-    return ClusterConfig(version, public, cidrs, admin, logs, retention, node_groups, fargate)
+    return ClusterConfig(version, public, cidrs, admins, logs, retention, node_groups, fargate)
 
 
 def _storage(s: _Section, env: str) -> StorageConfig:

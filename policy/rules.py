@@ -3,11 +3,13 @@
 Importing this module starts nothing: only `__main__.py` builds the PolicyPack (which serves the
 engine), so the tests can call each validator with resource args taken from the real program.
 A stack is treated as prod when its name is `prod` or starts with `prod-` (read from the URN).
+The engine hands validators read-only Mapping/Sequence proxies, never dicts and lists: test for those.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping, Sequence
 from typing import Any, Callable, Iterator
 
 from pulumi_policy import (
@@ -43,13 +45,13 @@ def is_kafka_release(resource_type: str, props: dict) -> bool:
     return resource_type == HELM_RELEASE and str(props.get("chart", "")).endswith("bitnamicharts/kafka")
 
 
-def kafka_values(args: ResourceValidationArgs) -> dict | None:
+def kafka_values(args: ResourceValidationArgs) -> Mapping | None:
     """The Kafka release's values; None for other resources, and while a first preview has them unknown
     (they carry the not-yet-generated cluster id); `pulumi up` checks them again once known."""
     if not is_kafka_release(args.resource_type, args.props):
         return None
     values = args.props.get("values")
-    return values if isinstance(values, dict) else None
+    return values if isinstance(values, Mapping) else None
 
 
 def _int(value: Any, default: int = 0) -> int:
@@ -129,7 +131,7 @@ def helm_release_pinned(args: ResourceValidationArgs, report: ReportViolation) -
 
 def _images(value: Any, path: str = "") -> Iterator[tuple[str, str]]:
     """(path, image reference) for every image in a values tree or manifest."""
-    if isinstance(value, dict):
+    if isinstance(value, Mapping):
         if "repository" in value and isinstance(value.get("repository"), str):
             yield path, f"{value['repository']}:{value.get('tag') or ''}"
         for key, child in value.items():
@@ -137,7 +139,7 @@ def _images(value: Any, path: str = "") -> Iterator[tuple[str, str]]:
                 yield f"{path}.image", child
             else:
                 yield from _images(child, f"{path}.{key}" if path else key)
-    elif isinstance(value, list):
+    elif isinstance(value, Sequence) and not isinstance(value, str):
         for i, child in enumerate(value):
             yield from _images(child, f"{path}[{i}]")
 

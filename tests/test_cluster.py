@@ -29,10 +29,29 @@ def test_prod_cluster_is_private_encrypted_logged_and_protected(prod):
 
 
 def test_prod_admin_role_gets_cluster_admin_without_an_account_id_in_config(prod):
-    entry = prod.one(CLUSTER).inputs["accessEntries"]["admin"]
+    entry = prod.one(CLUSTER).inputs["accessEntries"]["KafkaPlatformAdmin"]
     assert entry["principalArn"] == "arn:aws:iam::000000000000:role/KafkaPlatformAdmin"  # from the caller identity
     policy = entry["accessPolicies"]["cluster-admin"]
     assert policy["policyArn"].endswith("/AmazonEKSClusterAdminPolicy") and policy["accessScope"] == {"type": "cluster"}
+
+
+def test_every_listed_role_gets_an_access_entry():
+    stack = run_stack("prod", {"cluster.adminRoleNames": ["KafkaPlatformAdmin", "KafkaPlatformDeploy"]})
+    entries = stack.one(CLUSTER).inputs["accessEntries"]
+    assert {name: e["principalArn"] for name, e in entries.items()} == {
+        "KafkaPlatformAdmin": "arn:aws:iam::000000000000:role/KafkaPlatformAdmin",
+        "KafkaPlatformDeploy": "arn:aws:iam::000000000000:role/KafkaPlatformDeploy"}
+
+
+def test_coredns_is_our_add_on_and_waits_for_the_nodes(prod):
+    assert prod.one(CLUSTER).inputs["corednsAddonOptions"]["enabled"] is False  # pulumi-eks would add it too early
+    coredns = prod.one("aws:eks/addon:Addon", "cluster-coredns")
+    assert coredns.inputs["addonName"] == "coredns"
+    assert all(coredns.depends_on(g) for g in prod.of_type(NODE_GROUP))
+
+
+def test_node_groups_follow_the_cluster_version(prod):
+    assert {g.inputs["version"] for g in prod.of_type(NODE_GROUP)} == {"1.35"}
 
 
 def test_dev_has_no_admin_entry_and_is_not_protected(dev):
@@ -74,7 +93,7 @@ def test_nodes_require_imdsv2_and_encrypt_their_root_volume(prod):
 
 
 def test_ebs_csi_addon_uses_an_irsa_role_scoped_to_its_service_account(prod):
-    addon = prod.one("aws:eks/addon:Addon")
+    addon = prod.one("aws:eks/addon:Addon", "cluster-ebs-csi")
     assert addon.inputs["addonName"] == "aws-ebs-csi-driver"
     role = prod.one("aws:iam/role:Role", "cluster-ebs-csi")
     assert addon.inputs["serviceAccountRoleArn"] == "arn:aws:mock:::aws:iam/role:Role/cluster-ebs-csi"
@@ -101,7 +120,7 @@ def test_default_storage_class_is_encrypted_gp3_bound_on_first_consumer(stack, r
     assert sc.inputs["volumeBindingMode"] == "WaitForFirstConsumer"
     assert sc.inputs["allowVolumeExpansion"] is True
     assert sc.inputs["reclaimPolicy"] == reclaim
-    assert sc.depends_on(registered.one("aws:eks/addon:Addon"))
+    assert sc.depends_on(registered.one("aws:eks/addon:Addon", "cluster-ebs-csi"))
     assert sc.provider.startswith(registered.one("pulumi:providers:kubernetes").urn)
 
 

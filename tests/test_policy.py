@@ -7,6 +7,7 @@ import pytest
 from conftest import ROOT, Resource, run_stack
 from pulumi_policy import PolicyCustomTimeouts, PolicyResource, PolicyResourceOptions, ResourceValidationArgs
 from pulumi_policy import StackValidationArgs
+from pulumi_policy.proxy import unknown_checking_proxy
 
 sys.path.insert(0, str(ROOT / "policy"))
 import rules  # noqa: E402  (plain module; importing it starts no policy server)
@@ -18,13 +19,14 @@ def options(r: Resource) -> PolicyResourceOptions:
 
 
 def resource_args(r: Resource) -> ResourceValidationArgs:
-    return ResourceValidationArgs(resource_type=r.type, props=r.inputs, urn=r.urn, name=r.name, opts=options(r),
-                                  provider=None)
+    # the engine passes props through this proxy (Mapping/Sequence, not dict/list): so do the tests
+    return ResourceValidationArgs(resource_type=r.type, props=unknown_checking_proxy(r.inputs), urn=r.urn,
+                                  name=r.name, opts=options(r), provider=None)
 
 
 def stack_args(stack) -> StackValidationArgs:
     return StackValidationArgs(resources=[
-        PolicyResource(resource_type=r.type, props=r.inputs, urn=r.urn, name=r.name, opts=options(r), provider=None,
+        PolicyResource(resource_type=r.type, props=unknown_checking_proxy(r.inputs), urn=r.urn, name=r.name, opts=options(r), provider=None,
                        parent=None, dependencies=[], property_dependencies={}) for r in stack])
 
 
