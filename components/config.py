@@ -65,7 +65,7 @@ class NodeGroupConfig:
 
 @dataclass(frozen=True)
 class ClusterConfig:
-    kubernetes_version: str = "1.35"  # 1.35 turns on PodTopologyLabelsAdmission (zone label on pods)
+    kubernetes_version: str = "1.35"  # 1.35 can copy the node's zone label to pods (Kafka's rack lookup)
     endpoint_public_access: bool = False
     public_access_cidrs: tuple[str, ...] = ()
     # IAM roles in the deploying account that get cluster-admin (CI deploy roles, people); ARNs built at run time
@@ -558,7 +558,7 @@ def _topics(s: _Section, name: str, brokers: int, default_rf: int) -> tuple[Topi
     return tuple(topics)
 
 
-def _kafka(s: _Section, env: str, kubernetes_version: str, meshed: tuple[str, ...]) -> KafkaConfig:
+def _kafka(s: _Section, env: str, meshed: tuple[str, ...]) -> KafkaConfig:
     prod = env == "prod"
     namespace = _namespace(s, "kafka")
     controllers = _kafka_role(s.section("controllers"), CONTROLLER_DEFAULTS, 1)
@@ -591,10 +591,7 @@ def _kafka(s: _Section, env: str, kubernetes_version: str, meshed: tuple[str, ..
     if prod and auto_create:
         s.fail("autoCreateTopics", auto_create, "prod must be false: a typo in a client would create a topic")
     rack = s.get("rackAwareness", True, bool)
-    if rack and tuple(map(int, kubernetes_version.split("."))) < (1, 35):
-        s.fail("rackAwareness", rack, f"needs cluster.kubernetesVersion >= 1.35 (PodTopologyLabelsAdmission puts "
-                                      f"the zone label on pods); it is {kubernetes_version}")
-    elif prod and not rack:
+    if prod and not rack:
         s.fail("rackAwareness", rack, "prod must spread each partition's replicas over zones")
 
     users = s.get("clientUsers", ("app",), list, lambda v: len(v) >= 1 and _unique(v) and all(map(_USER.match, v)),
@@ -704,10 +701,17 @@ def parse_config(raw: dict[str, Any], *, stack: str, region: str | None,
     monitoring = replace(monitoring, alert_receiver=receiver)
     kafka_namespace = kafka_s.raw.get("namespace", "kafka")
     meshed = ("istio-system", kafka_namespace, monitoring.namespace, *mesh.namespaces)
+    taken = {"istio-system": "Istio", kafka_namespace: "kafka.namespace"}
+    for key, ns in (("monitoring.namespace", monitoring.namespace),
+                    *(("mesh.namespaces", n) for n in mesh.namespaces)):
+        if ns in taken:
+            problems.append(f"{PROJECT}:{key} = {_show(ns)}: already used by {taken[ns]}; each component needs its "
+                            "own namespace")
+        taken.setdefault(ns, key)
 
     network = _network(top.section("network"), env, region)
     cluster = _cluster(top.section("cluster"), env, meshed)
-    kafka = _kafka(kafka_s, env, cluster.kubernetes_version, meshed)
+    kafka = _kafka(kafka_s, env, meshed)
     storage = _storage(top.section("storage"), env)
     top.done()
     if problems:

@@ -37,39 +37,69 @@ def _image(registry: str, image: str) -> dict:
     return {"registry": registry, "repository": repository, "tag": tag}
 
 
+RACK_TOKEN_DIR = "/var/run/secrets/kafka-rack"
+# A short-lived token for the rack lookup only; the Kafka containers themselves mount no token.
+RACK_TOKEN_VOLUME = {"name": "rack-api-access", "projected": {"sources": [
+    {"serviceAccountToken": {"path": "token", "expirationSeconds": 600}},
+    {"configMap": {"name": "kube-root-ca.crt", "items": [{"key": "ca.crt", "path": "ca.crt"}]}},
+]}}
+
+
 def set_broker_rack() -> dict:
-    """broker.rack from the pod's zone label, with no instance-metadata access.
+    """broker.rack = the broker's zone, with no instance-metadata access from the pod.
 
     The chart mounts its own server.properties, so the image never maps KAFKA_CFG_BROKER_RACK; this
     runs after the chart's prepare-config and edits the prepared file in the shared `kafka-config`
-    volume. Kubernetes >= 1.35 (PodTopologyLabelsAdmission) copies the node's zone label to the pod at
-    binding, before env vars resolve; without it the container fails rather than start a rack-less broker.
+    volume. The zone comes from the pod's label (Kubernetes >= 1.35 copies it from the node at
+    binding, if the API server runs PodTopologyLabels), else from the node's own label through the
+    API server. With neither, the broker does not start rather than run without a rack.
     """
-    script = """\
-if [[ -z "${BROKER_RACK:-}" ]]; then
-  echo "pod label topology.kubernetes.io/zone is missing (needs Kubernetes >= 1.35)" >&2
+    script = r"""zone="${BROKER_RACK:-}"
+if [[ -z "$zone" ]]; then
+  token="$(cat TOKEN_DIR/token)"
+  zone="$(curl -sSf --max-time 10 --retry 5 --cacert TOKEN_DIR/ca.crt -H "Authorization: Bearer ${token}" \
+    "https://kubernetes.default.svc/api/v1/nodes/${NODE_NAME}" \
+    | grep -o '"topology.kubernetes.io/zone": *"[^"]*"' | head -n 1 | sed -e 's/.*"\([^"]*\)"$/\1/')"
+fi
+if [[ -z "$zone" ]]; then
+  echo "cannot determine the zone of node ${NODE_NAME}" >&2
   exit 1
 fi
 if grep -q '^broker.rack=' /config/server.properties; then
-  sed -i "s|^broker.rack=.*|broker.rack=${BROKER_RACK}|" /config/server.properties
+  sed -i "s|^broker.rack=.*|broker.rack=${zone}|" /config/server.properties
 else
-  printf '\\nbroker.rack=%s\\n' "${BROKER_RACK}" >> /config/server.properties
+  printf '\nbroker.rack=%s\n' "${zone}" >> /config/server.properties
 fi
-"""
+echo "broker.rack=${zone}"
+""".replace("TOKEN_DIR", RACK_TOKEN_DIR)
     return {
         "name": "set-broker-rack",
         "image": '{{ include "kafka.image" . }}',  # initContainers are rendered with tpl
         "imagePullPolicy": "IfNotPresent",
         "command": ["/bin/bash", "-ec"],
         "args": [script],
-        "env": [{"name": "BROKER_RACK", "valueFrom": {"fieldRef": {
-            "fieldPath": "metadata.labels['topology.kubernetes.io/zone']"}}}],
+        "env": [
+            {"name": "BROKER_RACK", "valueFrom": {"fieldRef": {
+                "fieldPath": "metadata.labels['topology.kubernetes.io/zone']"}}},
+            {"name": "NODE_NAME", "valueFrom": {"fieldRef": {"fieldPath": "spec.nodeName"}}},
+        ],
         "securityContext": {"runAsUser": 1001, "runAsGroup": 1001, "runAsNonRoot": True,
                             "readOnlyRootFilesystem": True, "allowPrivilegeEscalation": False,
                             "capabilities": {"drop": ["ALL"]}, "seccompProfile": {"type": "RuntimeDefault"}},
         "resources": {"requests": {"cpu": "10m", "memory": "32Mi"}, "limits": {"memory": "64Mi"}},
-        "volumeMounts": [{"name": "kafka-config", "mountPath": "/config"}],
+        "volumeMounts": [{"name": "kafka-config", "mountPath": "/config"},
+                         {"name": RACK_TOKEN_VOLUME["name"], "mountPath": RACK_TOKEN_DIR, "readOnly": True}],
     }
+
+
+def node_reader(namespace: str) -> tuple[dict, dict]:
+    """RBAC for the rack lookup: read nodes (cluster-scoped), for Kafka's service account only."""
+    name = f"{namespace}-{RELEASE}-node-reader"
+    role = {"metadata": {"name": name}, "rules": [{"apiGroups": [""], "resources": ["nodes"], "verbs": ["get"]}]}
+    binding = {"metadata": {"name": name},
+               "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": name},
+               "subjects": [{"kind": "ServiceAccount", "name": RELEASE, "namespace": namespace}]}
+    return role, binding
 
 
 def _role(role: KafkaRole, component: str, *, storage_class: str, strict_placement: bool, rack: bool) -> dict:
@@ -90,6 +120,7 @@ def _role(role: KafkaRole, component: str, *, storage_class: str, strict_placeme
     }
     if rack:
         values["initContainers"] = [set_broker_rack()]
+        values["extraVolumes"] = [RACK_TOKEN_VOLUME]
     return values
 
 
@@ -241,6 +272,15 @@ class Kafka(pulumi.ComponentResource):
             },
             opts=pulumi.ResourceOptions(parent=self, depends_on=[namespace], protect=args.protect))
 
+        rbac = []
+        if cfg.rack_awareness:
+            role, binding = node_reader(cfg.namespace)
+            rbac = [k8s.rbac.v1.ClusterRole(f"{name}-node-reader", metadata=role["metadata"], rules=role["rules"],
+                                            opts=pulumi.ResourceOptions(parent=self)),
+                    k8s.rbac.v1.ClusterRoleBinding(f"{name}-node-reader", metadata=binding["metadata"],
+                                                   role_ref=binding["roleRef"], subjects=binding["subjects"],
+                                                   opts=pulumi.ResourceOptions(parent=self))]
+
         values = pulumi.Output.all(args.storage_class, cluster_id.b64_url).apply(lambda v: kafka_values(
             cfg, storage_class=v[0], cluster_id=v[1], monitoring_namespace=args.monitoring_namespace,
             strict_placement=args.strict_placement))
@@ -250,12 +290,14 @@ class Kafka(pulumi.ComponentResource):
             chart=CHART,
             version=CHART_VERSION,
             namespace=cfg.namespace,
-            values=pulumi.Output.secret(values),
+            # not secret: a reviewer must see replication and image changes in the preview; the cluster id
+            # is an identifier, and the passwords stay in the Secret above
+            values=values,
             timeout=900,  # volumes, three controllers and the provisioning hook take longer than the 300 s default
             max_history=10,
             atomic=True,
             cleanup_on_fail=True,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[namespace, credentials], protect=args.protect))
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[namespace, credentials, *rbac], protect=args.protect))
 
         for manifest in (peer_authentication(cfg.namespace, "STRICT"), authorization_policy(cfg),
                          *(destination_rule(cfg, host) for host in service_hosts(cfg))):

@@ -96,8 +96,10 @@ def kafka_dashboard(namespace: str) -> str:
 
 
 def istio_dashboard(kafka_namespace: str) -> str:
-    """Kafka speaks TCP, so the TCP metrics matter; connection_security_policy shows mTLS is really on."""
-    dest = f'destination_workload_namespace="{kafka_namespace}"'
+    """Kafka speaks TCP, so the TCP metrics matter; connection_security_policy (set on the destination's
+    report) shows mTLS is really on."""
+    # both sidecars report each connection: count the destination's report only
+    dest = f'reporter="destination",destination_workload_namespace="{kafka_namespace}"'
     return _dashboard("kafka-platform-mesh", "Mesh traffic to Kafka", [
         ("TCP connections opened to Kafka", f"sum by (source_workload) (rate(istio_tcp_connections_opened_total{{{dest}}}[5m]))",
          "cps", "{{source_workload}}"),
@@ -108,7 +110,8 @@ def istio_dashboard(kafka_namespace: str) -> str:
         ("Connections by security policy",
          f"sum by (connection_security_policy) (rate(istio_tcp_connections_opened_total{{{dest}}}[5m]))",
          "cps", "{{connection_security_policy}}"),
-        ("Mesh HTTP/gRPC requests", "sum by (destination_workload_namespace) (rate(istio_requests_total[5m]))",
+        ("Mesh HTTP/gRPC requests",
+         'sum by (destination_workload_namespace) (rate(istio_requests_total{reporter="destination"}[5m]))',
          "reqps", "{{destination_workload_namespace}}"),
         ("istiod pushes", "sum(rate(pilot_xds_pushes[5m]))", "short", ""),
     ])

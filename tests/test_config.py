@@ -150,8 +150,6 @@ BAD_INPUTS = {
                           "kafka-platform:kafka.images.jmxExporter", "explicit tag"),
     "prod_auto_create_topics": ("prod", {"kafka.autoCreateTopics": True}, "kafka-platform:kafka.autoCreateTopics",
                                 "prod must be false"),
-    "rack_awareness_before_1_35": ("dev", {"cluster.kubernetesVersion": "1.34"}, "kafka-platform:kafka.rackAwareness",
-                                   ">= 1.35"),
     "prod_without_rack_awareness": ("prod", {"kafka.rackAwareness": False}, "kafka-platform:kafka.rackAwareness",
                                     "spread each partition's replicas over zones"),
     "client_namespace_not_meshed": ("dev", {"kafka.clientNamespaces": ["payments"]},
@@ -225,6 +223,10 @@ BAD_INPUTS = {
     "channel_on_a_webhook": ("dev", {"alertReceiver": {"type": "webhook", "url": "https://hooks.example.com",
                                                        "channel": "#kafka"}},
                              "kafka-platform:alertReceiver.channel", 'only used with type "slack"', ("alertReceiver",)),
+    "monitoring_in_the_kafka_namespace": ("dev", {"monitoring.namespace": "kafka"},
+                                          "kafka-platform:monitoring.namespace", "already used by kafka.namespace"),
+    "meshed_app_namespace_is_istio_system": ("dev", {"mesh.namespaces": ["istio-system"]},
+                                             "kafka-platform:mesh.namespaces", "already used by Istio"),
     "no_region": ("dev", {"aws:region": DELETE}, "aws:region", "is not set"),
 }
 

@@ -92,15 +92,39 @@ def test_dev_placement_is_soft(dev):
     assert controller["topologySpreadConstraints"][0]["whenUnsatisfiable"] == "ScheduleAnyway"
 
 
-def test_prod_brokers_get_their_rack_from_the_pod_zone_label_not_instance_metadata(prod):
+def test_prod_brokers_get_their_rack_from_the_zone_label_not_instance_metadata(prod):
     v = values(prod)
     (init,) = v["broker"]["initContainers"]
-    assert init["env"] == [{"name": "BROKER_RACK", "valueFrom": {"fieldRef": {
-        "fieldPath": "metadata.labels['topology.kubernetes.io/zone']"}}}]
-    assert init["volumeMounts"] == [{"name": "kafka-config", "mountPath": "/config"}]
-    assert "broker.rack=" in init["args"][0] and "169.254.169.254" not in init["args"][0]
+    assert init["env"] == [
+        {"name": "BROKER_RACK", "valueFrom": {"fieldRef": {"fieldPath": "metadata.labels['topology.kubernetes.io/zone']"}}},
+        {"name": "NODE_NAME", "valueFrom": {"fieldRef": {"fieldPath": "spec.nodeName"}}}]
+    script = init["args"][0]
+    assert "broker.rack=" in script and "169.254.169.254" not in script
+    assert "https://kubernetes.default.svc/api/v1/nodes/${NODE_NAME}" in script  # when the pod has no label
+    assert "exit 1" in script  # never a broker without a rack
+    assert init["volumeMounts"] == [
+        {"name": "kafka-config", "mountPath": "/config"},
+        {"name": "rack-api-access", "mountPath": "/var/run/secrets/kafka-rack", "readOnly": True}]
+    (volume,) = v["broker"]["extraVolumes"]
+    assert volume["name"] == "rack-api-access"
+    assert volume["projected"]["sources"][0] == {"serviceAccountToken": {"path": "token", "expirationSeconds": 600}}
     assert "initContainers" not in v["controller"]  # controller-only nodes host no replicas
     assert "brokerRackAwareness" not in v
+
+
+def test_only_kafkas_service_account_may_read_nodes_for_the_rack_lookup(prod):
+    role = prod.one("kubernetes:rbac.authorization.k8s.io/v1:ClusterRole")
+    assert role.inputs["rules"] == [{"apiGroups": [""], "resources": ["nodes"], "verbs": ["get"]}]
+    binding = prod.one("kubernetes:rbac.authorization.k8s.io/v1:ClusterRoleBinding")
+    assert binding.inputs["subjects"] == [{"kind": "ServiceAccount", "name": "kafka", "namespace": "kafka"}]
+    assert binding.inputs["roleRef"]["name"] == role.inputs["metadata"]["name"] == "kafka-kafka-node-reader"
+    assert release(prod).depends_on(binding)
+
+
+def test_no_node_access_without_rack_awareness():
+    stack = run_stack("dev", {"kafka.rackAwareness": False})
+    assert stack.of_type("kubernetes:rbac.authorization.k8s.io/v1:ClusterRole") == []
+    assert "initContainers" not in values(stack)["controller"]
 
 
 def test_combined_nodes_carry_the_rack_init_container(dev):
@@ -131,7 +155,9 @@ def test_sasl_scram_for_clients_with_credentials_from_a_pulumi_secret(prod):
         "client-passwords": "kafka-app-password", "system-user-password": "kafka-app-password",
         "inter-broker-password": "kafka-inter-broker-password", "controller-password": "kafka-controller-password"}
     assert "stringData" in secret.secret_inputs
-    assert "values" in release(prod).secret_inputs  # the cluster id travels as a secret
+    # values stay readable in previews, and no password is among them
+    assert "values" not in release(prod).secret_inputs
+    assert "kafka-app-password" not in str(values(prod))
     for name in ("kafka-app", "kafka-inter-broker", "kafka-controller"):
         assert prod.one("random:index/randomPassword:RandomPassword", name).inputs["special"] is False
 

@@ -188,6 +188,9 @@ def test_latency_alert_metric_comes_from_our_extra_jmx_rule(prod):
 def test_dashboards_are_provisioned_for_grafanas_sidecar_with_known_metrics(prod):
     maps = {r.inputs["metadata"]["name"]: r for r in prod.of_type("kubernetes:core/v1:ConfigMap")}
     assert set(maps) == {"dashboard-kafka", "dashboard-mesh"}
+    mesh = json.loads(maps["dashboard-mesh"].inputs["data"]["mesh.json"])
+    istio_exprs = [t["expr"] for p in mesh["panels"] for t in p["targets"] if "istio_" in t["expr"]]
+    assert istio_exprs and all('reporter="destination"' in e for e in istio_exprs)  # no double counting
     for name, cm in maps.items():
         assert cm.inputs["metadata"]["labels"] == {"grafana_dashboard": "1"}
         assert cm.inputs["metadata"]["namespace"] == "monitoring"
