@@ -89,6 +89,25 @@ def test_aws_credentials_come_from_oidc_not_keys():
     assert "aws-access-key-id" not in text and "AWS_SECRET_ACCESS_KEY" not in text
 
 
+def test_previews_and_drift_never_get_the_deploy_roles():
+    preview = workflow("preview.yml")["jobs"]["preview"]
+    drift = workflow("drift.yml")["jobs"]["refresh"]
+    for job in (preview, drift):
+        setup = next(s for s in job["steps"] if s.get("uses") == "./.github/actions/setup")
+        assert setup["with"]["aws-role-arn"] == "${{ vars.AWS_PREVIEW_ROLE_ARN }}"
+        assert "environment" not in job
+    for stack in ("dev", "prod"):
+        job = workflow("deploy.yml")["jobs"][stack]
+        setup = next(s for s in job["steps"] if s.get("uses") == "./.github/actions/setup")
+        assert job["environment"] == stack and setup["with"]["aws-role-arn"] == "${{ vars.AWS_ROLE_ARN }}"
+
+
+def test_pulumi_jobs_run_where_the_cluster_api_is_reachable():
+    jobs = [workflow("preview.yml")["jobs"]["preview"], workflow("drift.yml")["jobs"]["refresh"],
+            *(workflow("deploy.yml")["jobs"][s] for s in ("dev", "prod"))]
+    assert all(job["runs-on"] == "${{ vars.PULUMI_RUNNER || 'ubuntu-24.04' }}" for job in jobs)
+
+
 def test_main_goes_to_dev_then_the_same_commit_to_prod_after_approval():
     jobs = workflow("deploy.yml")["jobs"]
     assert jobs["dev"]["needs"] == "test" and jobs["prod"]["needs"] == "dev"
