@@ -71,6 +71,7 @@ class Cluster(pulumi.ComponentResource):
         super().__init__("kafka-platform:index:Cluster", name, None, opts)
         cfg, c = args.config, args.config.cluster
         child = pulumi.ResourceOptions(parent=self)
+        self._partition = aws.get_partition_output().partition  # aws, aws-cn, aws-us-gov
         stateful = pulumi.ResourceOptions(parent=self, protect=cfg.protect)
         tags = {**cfg.tags, "kafka-platform/stack": cfg.stack}
 
@@ -88,13 +89,14 @@ class Cluster(pulumi.ComponentResource):
         # needs an access entry, or its next `pulumi up` is Unauthorized.
         access_entries = {}
         if c.admin_role_names:
-            identity, partition = aws.get_caller_identity_output(), aws.get_partition_output()
+            identity = aws.get_caller_identity_output()
         for role_name in c.admin_role_names:
             access_entries[role_name] = eks.AccessEntryArgs(
-                principal_arn=pulumi.Output.concat("arn:", partition.partition, ":iam::", identity.account_id,
+                principal_arn=pulumi.Output.concat("arn:", self._partition, ":iam::", identity.account_id,
                                                    ":role/", role_name),
                 access_policies={"cluster-admin": eks.AccessPolicyAssociationArgs(
-                    policy_arn="arn:aws:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy",
+                    policy_arn=pulumi.Output.concat(
+                        "arn:", self._partition, ":eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy"),
                     access_scope=aws.eks.AccessPolicyAssociationAccessScopeArgs(type="cluster"))})
 
         cluster = eks.Cluster(
@@ -183,7 +185,8 @@ class Cluster(pulumi.ComponentResource):
         role = aws.iam.Role(name, assume_role_policy=trust_policy, tags=tags, opts=pulumi.ResourceOptions(parent=self))
         for policy in aws_managed_policies:
             aws.iam.RolePolicyAttachment(f"{name}-{policy.rsplit('/', 1)[-1]}", role=role.name,
-                                         policy_arn=f"arn:aws:iam::aws:policy/{policy}",
+                                         policy_arn=pulumi.Output.concat("arn:", self._partition,
+                                                                         ":iam::aws:policy/", policy),
                                          opts=pulumi.ResourceOptions(parent=self))
         return role
 

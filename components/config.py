@@ -536,6 +536,10 @@ def _image(s: _Section, name: str, default: str) -> str:
     return image
 
 
+def _int_or_none(value: Any) -> int | None:
+    return int(value) if isinstance(value, str) and value.isdigit() else None
+
+
 def _topics(s: _Section, name: str, brokers: int, default_rf: int) -> tuple[Topic, ...]:
     raw = s.get(name, [], _Items)
     topics = []
@@ -550,6 +554,9 @@ def _topics(s: _Section, name: str, brokers: int, default_rf: int) -> tuple[Topi
         if not 1 <= rf <= brokers:
             t.fail("replicationFactor", rf, f"must be from 1 to the broker count ({brokers})")
         config = t.get("config", {}, dict)
+        if _int_or_none(config.get("min.insync.replicas")) is not None and int(config["min.insync.replicas"]) > rf:
+            t.fail("config", config, f"min.insync.replicas must not exceed the topic's replicationFactor ({rf}): "
+                                     "no write could ever succeed")
         t.done()
         topics.append(Topic(topic, partitions, rf, config))
     names = [t.name for t in topics]

@@ -281,6 +281,11 @@ class Kafka(pulumi.ComponentResource):
                                                    role_ref=binding["roleRef"], subjects=binding["subjects"],
                                                    opts=pulumi.ResourceOptions(parent=self))]
 
+        # mTLS and authorization exist before the first broker boots (and go only after it on destroy)
+        mesh_policies = [custom_resource(f"{name}-{m['kind'].lower()}-{m['metadata']['name']}", m, in_namespace)
+                         for m in (peer_authentication(cfg.namespace, "STRICT"), authorization_policy(cfg),
+                                   *(destination_rule(cfg, host) for host in service_hosts(cfg)))]
+
         values = pulumi.Output.all(args.storage_class, cluster_id.b64_url).apply(lambda v: kafka_values(
             cfg, storage_class=v[0], cluster_id=v[1], monitoring_namespace=args.monitoring_namespace,
             strict_placement=args.strict_placement))
@@ -297,12 +302,8 @@ class Kafka(pulumi.ComponentResource):
             max_history=10,
             atomic=True,
             cleanup_on_fail=True,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[namespace, credentials, *rbac], protect=args.protect))
-
-        for manifest in (peer_authentication(cfg.namespace, "STRICT"), authorization_policy(cfg),
-                         *(destination_rule(cfg, host) for host in service_hosts(cfg))):
-            custom_resource(f"{name}-{manifest['kind'].lower()}-{manifest['metadata']['name']}", manifest,
-                            in_namespace)
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[namespace, credentials, *rbac, *mesh_policies],
+                                        protect=args.protect))
 
         self.bootstrap_servers = f"{RELEASE}.{cfg.namespace}.svc.cluster.local:{CLIENT_PORT}"
         self.client_passwords = pulumi.Output.secret(pulumi.Output.all(**passwords))

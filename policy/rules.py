@@ -173,6 +173,16 @@ def kafka_topics_replicated(args: ResourceValidationArgs, report: ReportViolatio
             report(f"prod topic {topic.get('name')!r} has replicationFactor {topic.get('replicationFactor')}")
 
 
+def prod_images_mirrored(args: ResourceValidationArgs, report: ReportViolation) -> None:
+    values = kafka_values(args)
+    if values is None or not is_prod(args.urn):
+        return
+    registry = (values.get("image") or {}).get("registry", "docker.io")
+    if registry == "docker.io":
+        report("prod Kafka pulls from docker.io (frozen bitnamilegacy images, no CVE fixes, Docker Hub rate "
+               "limits): mirror them and set kafka.images.registry")
+
+
 def destination_rule_host_is_a_service(args: ResourceValidationArgs, report: ReportViolation) -> None:
     if args.resource_type != "kubernetes:networking.istio.io/v1:DestinationRule":
         return
@@ -225,6 +235,8 @@ RESOURCE_RULES: list[tuple[str, str, Callable[[ResourceValidationArgs, ReportVio
      kafka_topics_replicated, ADVISORY),
     ("destination-rule-host-is-a-service", "DestinationRule hosts name Services, not per-pod names.",
      destination_rule_host_is_a_service, ADVISORY),
+    ("prod-images-mirrored", "Prod pulls Kafka's images from a registry you control.", prod_images_mirrored,
+     ADVISORY),
 ]
 STACK_RULES: list[tuple[str, str, Callable[[StackValidationArgs, ReportViolation], None], EnforcementLevel]] = [
     ("mesh-strict-mtls", "A mesh-wide STRICT PeerAuthentication exists; prod relaxes mTLS nowhere.",

@@ -227,6 +227,10 @@ BAD_INPUTS = {
                                           "kafka-platform:monitoring.namespace", "already used by kafka.namespace"),
     "meshed_app_namespace_is_istio_system": ("dev", {"mesh.namespaces": ["istio-system"]},
                                              "kafka-platform:mesh.namespaces", "already used by Istio"),
+    "topic_min_isr_above_its_rf": ("dev", {"kafka.topics": [{"name": "orders", "replicationFactor": 2,
+                                                             "config": {"min.insync.replicas": "3"}}]},
+                                   "kafka-platform:kafka.topics[0].config", "must not exceed the topic's "
+                                   "replicationFactor (2)"),
     "no_region": ("dev", {"aws:region": DELETE}, "aws:region", "is not set"),
 }
 

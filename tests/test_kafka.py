@@ -233,6 +233,14 @@ def test_destination_rules_name_real_services_with_istio_mutual(stack_name, host
     assert all("*" not in r.inputs["spec"]["host"] for r in rules)
 
 
+def test_brokers_boot_only_after_their_mtls_and_authorization_exist(prod):
+    r = release(prod)
+    for kind in ("security.istio.io/v1:PeerAuthentication", "security.istio.io/v1:AuthorizationPolicy",
+                 "networking.istio.io/v1:DestinationRule"):
+        objects = [o for o in prod.of_type(f"kubernetes:{kind}") if o.parent == r.parent]
+        assert objects and all(r.depends_on(o) for o in objects), kind
+
+
 def test_kafka_namespace_enforces_strict_mtls(prod):
     pa = prod.one("kubernetes:security.istio.io/v1:PeerAuthentication", "kafka-peerauthentication-default")
     assert pa.inputs["metadata"] == {"name": "default", "namespace": "kafka"}
