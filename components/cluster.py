@@ -11,6 +11,8 @@ import pulumi_eks as eks
 import pulumi_kubernetes as k8s
 
 from .config import PlatformConfig
+from .mesh import CNI_NOT_READY_TAINT, CNI_NOT_READY_TOLERATION
+from .versions import EKS_RELEASES
 
 EBS_CSI_SERVICE_ACCOUNT = "system:serviceaccount:kube-system:ebs-csi-controller-sa"
 NODE_POLICIES = (
@@ -19,6 +21,17 @@ NODE_POLICIES = (
     "AmazonEC2ContainerRegistryReadOnly",
     "AmazonSSMManagedInstanceCore",  # shell access through SSM instead of SSH keys and open ports
 )
+
+
+# Add-ons that must run before istio-cni exists, on nodes that still carry its not-ready taint. The
+# lists replace each add-on's default tolerations, so those are repeated.
+CRITICAL_ADDONS_ONLY = {"key": "CriticalAddonsOnly", "operator": "Exists"}
+COREDNS_CONFIGURATION = {"tolerations": [
+    CRITICAL_ADDONS_ONLY, {"key": "node-role.kubernetes.io/control-plane", "effect": "NoSchedule"},
+    CNI_NOT_READY_TOLERATION]}
+EBS_CSI_CONFIGURATION = {"controller": {"tolerations": [
+    CRITICAL_ADDONS_ONLY, {"operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 300},
+    CNI_NOT_READY_TOLERATION]}}
 
 
 def kubeconfig(cluster_name: str, region: str, endpoint: str, ca_data: str) -> str:
@@ -70,6 +83,7 @@ class Cluster(pulumi.ComponentResource):
     def __init__(self, name: str, args: ClusterArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("kafka-platform:index:Cluster", name, None, opts)
         cfg, c = args.config, args.config.cluster
+        addons = EKS_RELEASES[c.kubernetes_version]  # builds pinned per Kubernetes minor
         child = pulumi.ResourceOptions(parent=self)
         self._partition = aws.get_partition_output().partition  # aws, aws-cn, aws-us-gov
         stateful = pulumi.ResourceOptions(parent=self, protect=cfg.protect)
@@ -121,6 +135,10 @@ class Cluster(pulumi.ComponentResource):
             # CoreDNS is our own add-on below, created once the node groups exist: created here, before any
             # node, it stays DEGRADED until the add-on times out (pulumi-eks#1819).
             coredns_addon_options=eks.CoreDnsAddonOptionsArgs(enabled=False),
+            # pinned: unpinned, pulumi-eks resolves the newest build on every run and rolls every node's agent
+            vpc_cni_options=eks.VpcCniOptionsArgs(addon_version=addons.vpc_cni),
+            kube_proxy_addon_options=eks.KubeProxyAddonOptionsArgs(version=addons.kube_proxy),
+            upgrade_policy=aws.eks.ClusterUpgradePolicyArgs(support_type=c.upgrade_policy),
             tags=tags,
             opts=pulumi.ResourceOptions(parent=self, protect=cfg.protect, depends_on=[log_group]),
         )
@@ -130,6 +148,8 @@ class Cluster(pulumi.ComponentResource):
         self.cluster_name = info.name
         self.provider = k8s.Provider(
             f"{name}-k8s",
+            # replaced only if this changes: a kubeconfig change must never replace everything on the cluster
+            cluster_identifier=cfg.name,
             kubeconfig=pulumi.Output.all(info.name, info.endpoint, info.certificate_authorities).apply(
                 lambda v: kubeconfig(v[0], cfg.region, v[1], v[2][0]["data"])),  # output types are dicts
             opts=child)
@@ -144,6 +164,7 @@ class Cluster(pulumi.ComponentResource):
 
         # CoreDNS stays on the EC2 node groups: Fargate is never given kube-system (config rule).
         aws.eks.Addon(f"{name}-coredns", cluster_name=self.cluster_name, addon_name="coredns",
+                      addon_version=addons.coredns, configuration_values=json.dumps(COREDNS_CONFIGURATION),
                       resolve_conflicts_on_create="OVERWRITE", resolve_conflicts_on_update="OVERWRITE", tags=tags,
                       opts=pulumi.ResourceOptions(parent=self, depends_on=node_groups))
         ebs_csi_role = self._role(
@@ -153,6 +174,7 @@ class Cluster(pulumi.ComponentResource):
             ["service-role/AmazonEBSCSIDriverPolicy"], tags)
         ebs_csi = aws.eks.Addon(
             f"{name}-ebs-csi", cluster_name=self.cluster_name, addon_name="aws-ebs-csi-driver",
+            addon_version=addons.ebs_csi, configuration_values=json.dumps(EBS_CSI_CONFIGURATION),
             service_account_role_arn=ebs_csi_role.arn, resolve_conflicts_on_create="OVERWRITE",
             resolve_conflicts_on_update="OVERWRITE", tags=tags,
             # its controller needs nodes to schedule on, or the add-on stays DEGRADED
@@ -224,6 +246,8 @@ class Cluster(pulumi.ComponentResource):
                     min_size=ng.min_size, desired_size=ng.desired_size, max_size=ng.max_size),
                 launch_template=aws.eks.NodeGroupLaunchTemplateArgs(
                     id=template.id, version=template.latest_version.apply(str)),
+                # no pod schedules before the node's istio-cni agent is ready; istiod removes the taint
+                taints=[aws.eks.NodeGroupTaintArgs(key=CNI_NOT_READY_TAINT, effect="NO_SCHEDULE")],
                 tags=tags,
                 opts=pulumi.ResourceOptions(parent=self)))
         return groups

@@ -11,14 +11,25 @@ import ipaddress
 import json
 import re
 from dataclasses import dataclass, field, replace
+from datetime import date
 from typing import Any, Callable
+
+from .versions import (
+    DEFAULT_KUBERNETES_VERSION,
+    EKS_RELEASES,
+    ISTIO_IMAGE_HUB,
+    ISTIO_MINOR,
+    ISTIO_VERSION,
+    JMX_EXPORTER_IMAGE,
+    KAFKA_IMAGE,
+    RETIRED_ISTIO_HUBS,
+    SUPPORT_WARNING_DAYS,
+    SUPPORTED_KUBERNETES_VERSIONS,
+)
 
 PROJECT = "kafka-platform"
 ENVIRONMENTS = ("dev", "prod")
-
-# EKS versions in standard support on 2026-11-22 (1.34 ends 2026-12-02, 1.35 on 2027-03-27).
-# >= 1.33 is a hard floor anyway: native sidecars need kubelet >= 1.33. Extend when EKS ships more.
-SUPPORTED_KUBERNETES_VERSIONS = ("1.34", "1.35", "1.36")
+UPGRADE_POLICIES = ("STANDARD", "EXTENDED")
 CLUSTER_LOG_TYPES = ("api", "audit", "authenticator", "controllerManager", "scheduler")
 CLOUDWATCH_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192,
                              2557, 2922, 3288, 3653)
@@ -65,7 +76,10 @@ class NodeGroupConfig:
 
 @dataclass(frozen=True)
 class ClusterConfig:
-    kubernetes_version: str = "1.35"  # 1.35 can copy the node's zone label to pods (Kafka's rack lookup)
+    kubernetes_version: str = DEFAULT_KUBERNETES_VERSION  # the longest standard support that Istio supports
+    # STANDARD: EKS upgrades the control plane itself when standard support ends; EXTENDED: it keeps the
+    # version and bills extended support ($0.60/h instead of $0.10/h)
+    upgrade_policy: str = "STANDARD"
     endpoint_public_access: bool = False
     public_access_cidrs: tuple[str, ...] = ()
     # IAM roles in the deploying account that get cluster-admin (CI deploy roles, people); ARNs built at run time
@@ -95,14 +109,14 @@ class Resources:
         return {"requests": {"cpu": self.cpu, "memory": self.memory}, "limits": limits}
 
 
-ISTIO_MINOR = "1.30"  # the chart values in components/mesh.py were checked against this minor's charts
 MTLS_MODES = ("STRICT", "PERMISSIVE", "DISABLE")
 OUTBOUND_TRAFFIC_POLICIES = ("ALLOW_ANY", "REGISTRY_ONLY", "ALLOW_ANY_DYNAMIC_DNS")
 
 
 @dataclass(frozen=True)
 class MeshConfig:
-    istio_version: str = "1.30.3"
+    istio_version: str = ISTIO_VERSION
+    image_hub: str = ISTIO_IMAGE_HUB  # or a mirror / pull-through cache of it (e.g. an ECR repository prefix)
     mtls_mode: str = "STRICT"
     # REGISTRY_ONLY blocks every external host (AWS APIs included) until a ServiceEntry names it
     outbound_traffic_policy: str = "ALLOW_ANY"
@@ -135,8 +149,8 @@ class KafkaImages:
     """repository:tag under `registry`; docker.io/bitnami/* no longer pulls, bitnamilegacy/* is frozen."""
 
     registry: str = "docker.io"
-    kafka: str = "bitnamilegacy/kafka:4.0.0-debian-12-r10"
-    jmx_exporter: str = "bitnamilegacy/jmx-exporter:1.4.0-debian-12-r0"
+    kafka: str = KAFKA_IMAGE
+    jmx_exporter: str = JMX_EXPORTER_IMAGE
 
     @property
     def is_bitnami_legacy(self) -> bool:
@@ -322,6 +336,14 @@ def _is_namespace(name: str) -> bool:
     return bool(_DNS_LABEL.match(name))
 
 
+_IMAGE_HUB = re.compile(r"^([a-z0-9-]+(\.[a-z0-9-]+)+|localhost)(:\d{1,5})?(/[a-z0-9]+([._-][a-z0-9]+)*)+$")
+
+
+def _is_image_hub(value: str) -> bool:
+    """registry-host[:port]/path, as Istio joins it with /<image>:<tag>; a bare name would mean Docker Hub."""
+    return _IMAGE_HUB.match(value) is not None
+
+
 def _is_cidr(value: str) -> bool:
     try:
         ipaddress.IPv4Network(value, strict=True)
@@ -380,7 +402,12 @@ def _mesh(s: _Section, env: str) -> MeshConfig:
     version = s.get("istioVersion", d.istio_version, str,
                     lambda v: re.fullmatch(re.escape(ISTIO_MINOR) + r"\.\d+", v) is not None,
                     f"must be an exact {ISTIO_MINOR}.x release such as {d.istio_version} (the chart values are "
-                    f"checked against {ISTIO_MINOR}; no ranges, no 'latest')")
+                    f"checked against {ISTIO_MINOR}, and older charts pull from retired hosts; no ranges, no 'latest')")
+    hub = s.get("imageHub", d.image_hub, str, _is_image_hub,
+                "must be an image registry host and repository path without a scheme or tag, such as "
+                f"{ISTIO_IMAGE_HUB} or 123456789012.dkr.ecr.us-east-1.amazonaws.com/istio")
+    if _is_image_hub(hub) and any(hub == h or hub.startswith(h + "/") for h in RETIRED_ISTIO_HUBS):
+        s.fail("imageHub", hub, f"is retired by Istio (December 2026); use {ISTIO_IMAGE_HUB} or a mirror of it")
     mode = s.one_of("mtlsMode", d.mtls_mode, MTLS_MODES)
     if env == "prod" and mode != "STRICT":
         s.fail("mtlsMode", mode, 'prod must use "STRICT"; PERMISSIVE is for migrating a dev mesh only')
@@ -393,7 +420,7 @@ def _mesh(s: _Section, env: str) -> MeshConfig:
     namespaces = s.get("namespaces", d.namespaces, list, lambda v: _unique(v) and all(map(_is_namespace, v)),
                        "must be distinct Kubernetes namespace names")
     s.done()
-    return MeshConfig(version, mode, outbound, access_logging, replicas, resources, namespaces)
+    return MeshConfig(version, hub, mode, outbound, access_logging, replicas, resources, namespaces)
 
 
 def _network(s: _Section, env: str, region: str) -> NetworkConfig:
@@ -451,9 +478,15 @@ def _node_groups(s: _Section, env: str) -> NodeGroupConfig:
 
 def _cluster(s: _Section, env: str, meshed: tuple[str, ...]) -> ClusterConfig:
     d = ClusterConfig()
-    version = s.get("kubernetesVersion", d.kubernetes_version, str, lambda v: v in SUPPORTED_KUBERNETES_VERSIONS,
-                    "must be one of " + ", ".join(SUPPORTED_KUBERNETES_VERSIONS)
-                    + " (in EKS standard support; native sidecars need at least 1.33)")
+    version = s.get("kubernetesVersion", d.kubernetes_version, str)
+    if version not in SUPPORTED_KUBERNETES_VERSIONS:
+        ended = EKS_RELEASES[version].standard_support_ends if version in EKS_RELEASES else None
+        s.fail("kubernetesVersion", version, "must be one of " + ", ".join(SUPPORTED_KUBERNETES_VERSIONS)
+               + " (in EKS standard support and supported by Istio " + ISTIO_MINOR + ")"
+               + (f"; EKS standard support for {version} ends on {ended.isoformat()}, then it costs $0.60/h "
+                  "instead of $0.10/h" if ended else ""))
+        version = d.kubernetes_version
+    upgrade_policy = s.one_of("upgradePolicy", d.upgrade_policy, UPGRADE_POLICIES)
     public = s.get("endpointPublicAccess", d.endpoint_public_access, bool)
     cidrs = s.get("publicAccessCidrs", d.public_access_cidrs, list, lambda v: all(_is_cidr(c) for c in v),
                   "must be IPv4 CIDRs such as 203.0.113.0/24")
@@ -488,7 +521,7 @@ def _cluster(s: _Section, env: str, meshed: tuple[str, ...]) -> ClusterConfig:
                    "cannot select 'kube-system': CoreDNS, the EBS CSI node driver and istio-cni run on the "
                    "managed node groups")
     s.done()
-    return ClusterConfig(version, public, cidrs, admins, logs, retention, node_groups, fargate)
+    return ClusterConfig(version, upgrade_policy, public, cidrs, admins, logs, retention, node_groups, fargate)
 
 
 def _storage(s: _Section, env: str) -> StorageConfig:
@@ -747,12 +780,29 @@ def _project_config() -> dict[str, Any]:
     return raw
 
 
+def support_warnings(config: PlatformConfig, today: date) -> list[str]:
+    """Warnings for a preview: the chosen Kubernetes version is close to the end of its standard support."""
+    version = config.cluster.kubernetes_version
+    ends = EKS_RELEASES[version].standard_support_ends
+    days = (ends - today).days
+    if days > SUPPORT_WARNING_DAYS:
+        return []
+    policy = ("EKS will then upgrade the control plane itself (upgradePolicy STANDARD)"
+              if config.cluster.upgrade_policy == "STANDARD" else "extended support then costs $0.60/h instead of $0.10/h")
+    return [f"{PROJECT}:cluster.kubernetesVersion = {json.dumps(version)}: EKS standard support ends on "
+            f"{ends.isoformat()} ({days} days); {policy}. Plan the upgrade to the next minor (README \"Upgrades\")."]
+
+
 def load_config() -> PlatformConfig:
-    """Read and validate this stack's configuration; raises ConfigError before any resource exists."""
+    """Read and validate this stack's configuration; raises ConfigError before any resource exists.
+    Warnings (a Kubernetes version near the end of its support) show in every preview and up."""
     import pulumi
     import pulumi.runtime.config as runtime_config
 
     secret_keys = {key for key in _project_keys() if runtime_config.is_config_secret(key)}
     secret_keys |= set(runtime_config.get_config_secret_keys_env())
-    return parse_config(_project_config(), stack=pulumi.get_stack(), region=pulumi.Config("aws").get("region"),
-                        secret_keys=secret_keys)
+    config = parse_config(_project_config(), stack=pulumi.get_stack(), region=pulumi.Config("aws").get("region"),
+                          secret_keys=secret_keys)
+    for warning in support_warnings(config, date.today()):
+        pulumi.log.warn(warning)
+    return config

@@ -1,4 +1,4 @@
-"""Kafka: the Bitnami chart 32.4.3 in KRaft mode, inside the mesh, with SASL/SCRAM and durable settings.
+"""Kafka: the Bitnami chart (versions.KAFKA) in KRaft mode, inside the mesh, with SASL/SCRAM and durable settings.
 
 Every values key below exists in the pinned chart's values.yaml (the chart has no values schema, so a
 misspelt key would be ignored silently); names of Services, labels, volumes and Secret keys are the
@@ -14,11 +14,11 @@ import pulumi_kubernetes as k8s
 import pulumi_random as random
 
 from .config import KafkaConfig, KafkaRole
+from .helm import pinned_release
 from .mesh import Mesh, custom_resource, peer_authentication
 from .observability import LATENCY_JMX_RULES
+from .versions import KAFKA
 
-CHART = "oci://registry-1.docker.io/bitnamicharts/kafka"
-CHART_VERSION = "32.4.3"  # the last release (2025-08-26): Kafka 4.0, KRaft only
 RELEASE = "kafka"  # fixed: Service DNS names, and so every client's bootstrap address, derive from it
 CLIENT_PORT, CONTROLLER_PORT, INTERBROKER_PORT = 9092, 9093, 9094
 SASL_SECRET = "kafka-sasl-credentials"
@@ -289,19 +289,11 @@ class Kafka(pulumi.ComponentResource):
         values = pulumi.Output.all(args.storage_class, cluster_id.b64_url).apply(lambda v: kafka_values(
             cfg, storage_class=v[0], cluster_id=v[1], monitoring_namespace=args.monitoring_namespace,
             strict_placement=args.strict_placement))
-        k8s.helm.v3.Release(
-            f"{name}-release",
-            name=RELEASE,
-            chart=CHART,
-            version=CHART_VERSION,
-            namespace=cfg.namespace,
-            # not secret: a reviewer must see replication and image changes in the preview; the cluster id
-            # is an identifier, and the passwords stay in the Secret above
-            values=values,
+        # values not secret: a reviewer must see replication and image changes in the preview; the cluster id
+        # is an identifier, and the passwords stay in the Secret above
+        pinned_release(
+            f"{name}-release", KAFKA, release=RELEASE, namespace=cfg.namespace, values=values,
             timeout=900,  # volumes, three controllers and the provisioning hook take longer than the 300 s default
-            max_history=10,
-            atomic=True,
-            cleanup_on_fail=True,
             opts=pulumi.ResourceOptions(parent=self, depends_on=[namespace, credentials, *rbac, *mesh_policies],
                                         protect=args.protect))
 

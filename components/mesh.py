@@ -1,8 +1,9 @@
 """Mesh: Istio from its official Helm charts (base -> cni -> istiod), STRICT mTLS, default-deny, meshed namespaces.
 
-Every values key below was checked against the charts of the pinned minor (1.30) in istio/istio
-(manifests/charts/{base,istio-cni,istio-control/istio-discovery}). Users pass keys at the top level;
-the charts merge them over `_internal_defaults_do_not_set`, and accept the legacy `pilot.` prefix.
+Every values key below was checked against the charts of the pinned minor (1.31) in istio/istio
+(branch release-1.31, manifests/charts/{base,istio-cni,istio-control/istio-discovery}). Users pass keys at
+the top level; the charts merge them over `_internal_defaults_do_not_set`, and accept the legacy `pilot.`
+prefix. The chart contract test (tests/test_chart_contract.py) renders them with these values.
 """
 
 from __future__ import annotations
@@ -13,19 +14,30 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from .config import MeshConfig
+from .helm import pinned_release
+from .versions import ISTIO_BASE, ISTIO_CNI, ISTIOD, ChartRef
 
-ISTIO_CHARTS = "https://istio-release.storage.googleapis.com/charts"
 ROOT_NAMESPACE = "istio-system"  # Istio's root namespace: policies here apply mesh-wide
 INJECTION_LABEL = {"istio-injection": "enabled"}
 ISTIOD_LABELS = {"app": "istiod", "istio": "pilot"}  # the istiod chart's pod labels and PDB selector
+# New nodes carry this taint until their istio-cni agent is ready (the node groups set it, istiod's untaint
+# controller removes it): a meshed pod scheduled earlier would start without its traffic redirection.
+CNI_NOT_READY_TAINT = "cni.istio.io/not-ready"
+CNI_NOT_READY_TOLERATION = {"key": CNI_NOT_READY_TAINT, "operator": "Exists", "effect": "NoSchedule"}
 
 
-def cni_values() -> dict:
+def image_values(cfg: MeshConfig) -> dict:
+    """Set in every Istio chart that has images (base has none, and no hub key): the published 1.30 charts
+    default to registry.istio.io, retired in December 2026."""
+    return {"global": {"hub": cfg.image_hub, "tag": cfg.istio_version}}
+
+
+def cni_values(cfg: MeshConfig) -> dict:
     # Defaults (/opt/cni/bin, /etc/cni/net.d, chained) match the Amazon VPC CNI; there is no "eks" platform.
-    # Its tolerations accept every taint, so keep the DaemonSet off Fargate explicitly.
-    return {"affinity": {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [
-        {"matchExpressions": [{"key": "eks.amazonaws.com/compute-type", "operator": "NotIn", "values": ["fargate"]}]},
-    ]}}}}
+    # Its tolerations accept every taint (so it runs on not-ready nodes), so keep it off Fargate explicitly.
+    return {**image_values(cfg), "affinity": {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {
+        "nodeSelectorTerms": [{"matchExpressions": [
+            {"key": "eks.amazonaws.com/compute-type", "operator": "NotIn", "values": ["fargate"]}]}]}}}}
 
 
 def istiod_values(cfg: MeshConfig) -> dict:
@@ -34,8 +46,12 @@ def istiod_values(cfg: MeshConfig) -> dict:
         "replicaCount": cfg.istiod_replicas,
         "resources": cfg.istiod_resources.to_k8s(),
         "cni": {"enabled": True},  # pods get istio-validation instead of istio-init: no NET_ADMIN
-        # native sidecars: Jobs (Kafka's topic provisioning) exit under STRICT mTLS; every kubelet is >= 1.34
+        # native sidecars: Jobs (Kafka's topic provisioning) exit under STRICT mTLS; every kubelet is >= 1.35.
+        # 1.31 also sends not-ready endpoints by default; with no outlierDetection it then turns Envoy's panic
+        # mode off (panic threshold 0), so a starting broker still gets no bootstrap traffic: no override.
         "env": {"ENABLE_NATIVE_SIDECARS": "true"},
+        # the untaint controller; istiod's Deployment itself tolerates the taint (hard-coded in the chart)
+        "taint": {"enabled": True},
     }
     if cfg.istiod_replicas > 1:
         pilot["topologySpreadConstraints"] = [{
@@ -43,8 +59,9 @@ def istiod_values(cfg: MeshConfig) -> dict:
             "labelSelector": {"matchLabels": ISTIOD_LABELS}}]
     return {
         "pilot": pilot,
-        # rendered only with more than one replica (templates/poddisruptionbudget.yaml)
-        "global": {"defaultPodDisruptionBudget": {"enabled": True}},
+        # the PDB renders only with more than one replica (templates/poddisruptionbudget.yaml); hub and tag
+        # also reach the injector, so every sidecar pulls proxyv2 from the same hub
+        "global": {**image_values(cfg)["global"], "defaultPodDisruptionBudget": {"enabled": True}},
         "pdb": {"minAvailable": 1},
         "meshConfig": {
             "enablePrometheusMerge": True,  # app + Envoy metrics on :15020, scrapeable under STRICT mTLS
@@ -92,10 +109,10 @@ class Mesh(pulumi.ComponentResource):
 
         system = k8s.core.v1.Namespace(f"{name}-{ROOT_NAMESPACE}", metadata={"name": ROOT_NAMESPACE},
                                        opts=pulumi.ResourceOptions(parent=self, depends_on=[args.cluster_ready]))
-        base = self._release(name, "base", "istio-base", {"defaultRevision": "default"}, [system])
-        cni = self._release(name, "cni", "istio-cni", cni_values(), [base])
+        base = self._release(name, ISTIO_BASE, "istio-base", {"defaultRevision": "default"}, [system])
+        cni = self._release(name, ISTIO_CNI, "istio-cni", cni_values(cfg), [base])
         # istiod after cni: with cni.enabled, injected pods fail their istio-validation check until the agent runs
-        istiod = self._release(name, "istiod", "istiod", istiod_values(cfg), [cni])
+        istiod = self._release(name, ISTIOD, "istiod", istiod_values(cfg), [cni])
         self.ready = istiod
 
         after_istiod = pulumi.ResourceOptions(parent=self, depends_on=[istiod])
@@ -106,21 +123,11 @@ class Mesh(pulumi.ComponentResource):
 
         self.register_outputs({"istio_version": self.istio_version, "root_namespace": self.root_namespace})
 
-    def _release(self, name: str, chart: str, release: str, values: dict,
+    def _release(self, name: str, chart: ChartRef, release: str, values: dict,
                  depends_on: list[pulumi.Resource]) -> k8s.helm.v3.Release:
-        return k8s.helm.v3.Release(
-            f"{name}-{release}",
-            name=release,  # fixed: Pulumi would otherwise add a random suffix
-            chart=chart,
-            version=self.istio_version,
-            repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=ISTIO_CHARTS),
-            namespace=ROOT_NAMESPACE,
-            values=values,
-            atomic=True,
-            cleanup_on_fail=True,
-            max_history=10,
-            timeout=600,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=depends_on))
+        return pinned_release(f"{name}-{release}", ChartRef(chart.chart, self.istio_version), release=release,
+                              namespace=ROOT_NAMESPACE, values=values,
+                              opts=pulumi.ResourceOptions(parent=self, depends_on=depends_on))
 
     def namespace(self, resource_name: str, namespace: str, parent: pulumi.Resource,
                   protect: bool = False) -> k8s.core.v1.Namespace:

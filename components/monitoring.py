@@ -1,4 +1,4 @@
-"""Monitoring: kube-prometheus-stack 88.5.3 that sees Kafka and Istio through STRICT mTLS.
+"""Monitoring: kube-prometheus-stack that sees Kafka and Istio through STRICT mTLS.
 
 Prometheus scrapes Istio's merged metrics port 15020 (Envoy stats plus Kafka's JMX metrics, via the pod
 annotations the Kafka component sets). The target's sidecar never captures 15020, so the scrape is
@@ -6,6 +6,9 @@ plain HTTP outside mTLS and authorization. As in Istio's own Prometheus sample, 
 run without sidecars: a sidecar would only break their direct pod-IP scrapes under STRICT mTLS, and the
 API server (which has no mesh identity) could not call the operator's admission webhook.
 Every values key below exists in the pinned chart (checked against its values.yaml and templates).
+The Prometheus Operator CRDs come from their own release (prometheus-operator-crds), installed first:
+Helm never upgrades a chart's crds/ directory, so with the stack's own CRDs they would stay at their
+first version forever.
 """
 
 from __future__ import annotations
@@ -17,11 +20,14 @@ import pulumi_kubernetes as k8s
 import pulumi_random as random
 
 from .config import MonitoringComponent, MonitoringConfig, parse_quantity
+from .helm import pinned_release
 from .mesh import Mesh, custom_resource
 from .observability import istio_dashboard, kafka_alert_rules, kafka_dashboard
+from .versions import KUBE_PROMETHEUS_STACK, PROMETHEUS_OPERATOR_CRDS
 
-CHART_REPO = "https://prometheus-community.github.io/helm-charts"
-CHART_VERSION = "88.5.3"
+CRDS_RELEASE = "prometheus-operator-crds"
+# Kept on uninstall: deleting the CRDs would delete every monitor and rule in the cluster with them.
+CRDS_VALUES = {"crds": {"annotations": {"helm.sh/resource-policy": "keep"}}}
 RELEASE = "kube-prometheus-stack"  # fixed: Service names (and the port-forward command) derive from it
 GRAFANA_SERVICE = f"{RELEASE}-grafana"
 GRAFANA_SECRET = "grafana-admin"
@@ -64,7 +70,7 @@ def monitoring_values(cfg: MonitoringConfig, *, storage_class: str, spread_zones
         alertmanager_spec["secrets"] = [RECEIVER_SECRET]
         alertmanager["config"] = receiver_config(cfg.alert_receiver.type, cfg.alert_receiver.channel)
     return {
-        "crds": {"enabled": True},
+        "crds": {"enabled": False},  # installed and upgraded by the prometheus-operator-crds release
         # EKS runs the control plane: there is nothing of it to scrape
         "kubeControllerManager": {"enabled": False},
         "kubeScheduler": {"enabled": False},
@@ -180,26 +186,20 @@ class Monitoring(pulumi.ComponentResource):
                 f"{name}-alert-receiver", metadata={"name": RECEIVER_SECRET, "namespace": ns},
                 string_data={"url": pulumi.Output.secret(cfg.alert_receiver.url)}, opts=in_namespace))
 
+        # take_ownership: on a stack that ran the stack chart's crds/ directory, the CRDs exist without
+        # Helm's ownership labels, and Helm would refuse to install over them.
+        crds = pinned_release(f"{name}-crds", PROMETHEUS_OPERATOR_CRDS, release=CRDS_RELEASE, namespace=ns,
+                              values=CRDS_VALUES, take_ownership=True,
+                              opts=pulumi.ResourceOptions(parent=self, depends_on=[namespace], protect=args.protect))
         values = pulumi.Output.from_input(args.storage_class).apply(lambda storage_class: monitoring_values(
             cfg, storage_class=storage_class, spread_zones=args.spread_zones))
-        release = k8s.helm.v3.Release(
-            f"{name}-release",
-            name=RELEASE,
-            chart="kube-prometheus-stack",
-            version=CHART_VERSION,
-            repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=CHART_REPO),
-            namespace=ns,
-            values=values,
-            timeout=900,
-            max_history=10,
-            atomic=True,
-            cleanup_on_fail=True,
-            # the secrets are mounted by name: pods would wait on them forever
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[namespace, *secrets]))
+        release = pinned_release(
+            f"{name}-release", KUBE_PROMETHEUS_STACK, release=RELEASE, namespace=ns, values=values, timeout=900,
+            # the operator needs its CRDs; the secrets are mounted by name, so pods would wait on them forever
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[namespace, crds, *secrets]))
 
-        # The release installs the monitoring CRDs (Helm's crds/ directory) on first install; every
-        # monitor and rule waits for it, so a fresh `pulumi up` succeeds in one pass.
-        after_crds = pulumi.ResourceOptions(parent=self, depends_on=[release])
+        # Every monitor and rule waits for the CRDs and the operator, so a fresh `pulumi up` succeeds in one pass.
+        after_crds = pulumi.ResourceOptions(parent=self, depends_on=[crds, release])
         for manifest in (envoy_stats_pod_monitor(ns), istiod_service_monitor(ns),
                          kafka_prometheus_rule(ns, args.kafka_namespace, args.kafka_brokers)):
             custom_resource(f"{name}-{manifest['metadata']['name']}", manifest, after_crds)

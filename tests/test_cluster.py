@@ -154,3 +154,55 @@ def test_fargate_profile_selects_configured_namespaces_on_private_subnets_with_i
 def test_children_are_parented_to_their_component(prod):
     components = {r.urn for r in prod if r.type.startswith("kafka-platform:index:")}
     assert all(r.parent in components for r in prod if not r.type.startswith("kafka-platform:index:"))
+
+
+ADDONS_135 = {"vpc-cni": "v1.23.2-eksbuild.1", "kube-proxy": "v1.35.3-eksbuild.29",
+              "coredns": "v1.14.6-eksbuild.4", "aws-ebs-csi-driver": "v1.66.0-eksbuild.1"}
+
+
+def addon_versions(stack) -> dict[str, str]:
+    """Every add-on's pinned build: vpc-cni and kube-proxy through pulumi-eks, the others as our own Addons."""
+    cluster = stack.one(CLUSTER).inputs
+    found = {"vpc-cni": cluster["vpcCniOptions"]["addonVersion"], "kube-proxy": cluster["kubeProxyAddonOptions"]["version"]}
+    found.update({a.inputs["addonName"]: a.inputs["addonVersion"] for a in stack.of_type("aws:eks/addon:Addon")})
+    return found
+
+
+@pytest.mark.parametrize("stack_name", ["dev", "prod"])
+def test_every_addon_is_pinned_for_the_clusters_kubernetes_minor(stack_name, request):
+    assert addon_versions(request.getfixturevalue(stack_name)) == ADDONS_135
+
+
+def test_addon_builds_follow_a_kubernetes_upgrade():
+    found = addon_versions(run_stack("prod", {"cluster.kubernetesVersion": "1.36"}))
+    assert found == {"vpc-cni": "v1.23.2-eksbuild.1", "kube-proxy": "v1.36.0-eksbuild.45",
+                     "coredns": "v1.14.7-eksbuild.11", "aws-ebs-csi-driver": "v1.66.0-eksbuild.1"}
+
+
+def test_nodes_start_tainted_until_their_istio_cni_agent_is_ready(prod):
+    for group in prod.of_type(NODE_GROUP):
+        assert group.inputs["taints"] == [{"key": "cni.istio.io/not-ready", "effect": "NO_SCHEDULE"}]
+
+
+def test_addons_that_run_before_istio_tolerate_the_cni_taint(prod):
+    taint = {"key": "cni.istio.io/not-ready", "operator": "Exists", "effect": "NoSchedule"}
+    coredns = json.loads(prod.one("aws:eks/addon:Addon", "cluster-coredns").inputs["configurationValues"])
+    ebs_csi = json.loads(prod.one("aws:eks/addon:Addon", "cluster-ebs-csi").inputs["configurationValues"])
+    assert taint in coredns["tolerations"] and taint in ebs_csi["controller"]["tolerations"]
+    # the add-ons' own defaults are kept, since a configured list replaces them
+    assert {"key": "CriticalAddonsOnly", "operator": "Exists"} in coredns["tolerations"]
+    assert {"key": "CriticalAddonsOnly", "operator": "Exists"} in ebs_csi["controller"]["tolerations"]
+
+
+@pytest.mark.parametrize("policy", ["STANDARD", "EXTENDED"])
+def test_upgrade_policy_is_explicit(policy):
+    stack = run_stack("prod", {"cluster.upgradePolicy": policy})
+    assert stack.one(CLUSTER).inputs["upgradePolicy"] == {"supportType": policy}
+
+
+def test_default_upgrade_policy_is_standard(prod):
+    assert prod.one(CLUSTER).inputs["upgradePolicy"] == {"supportType": "STANDARD"}
+
+
+def test_kubernetes_provider_is_replaced_only_if_the_cluster_is(prod):
+    assert prod.one("pulumi:providers:kubernetes").inputs["clusterIdentifier"] == "kafka-platform-prod"

@@ -3,7 +3,7 @@ from conftest import run_stack
 
 RELEASE = "kubernetes:helm.sh/v3:Release"
 NAMESPACE = "kubernetes:core/v1:Namespace"
-ISTIO_CHARTS = "https://istio-release.storage.googleapis.com/charts"
+ISTIO_CHARTS = "oci://ghcr.io/istio/release/charts"  # off Istio's retired GCP hosts
 
 
 def releases(stack):
@@ -14,11 +14,12 @@ def releases(stack):
 def test_istio_charts_are_pinned_and_installed_base_then_cni_then_istiod(stack_name, request):
     stack = request.getfixturevalue(stack_name)
     r = releases(stack)
-    assert {n: (x.inputs["chart"], x.inputs["version"], x.inputs["repositoryOpts"]["repo"]) for n, x in r.items()} == {
-        "istio-base": ("base", "1.30.3", ISTIO_CHARTS),
-        "istio-cni": ("cni", "1.30.3", ISTIO_CHARTS),
-        "istiod": ("istiod", "1.30.3", ISTIO_CHARTS),
+    assert {n: (x.inputs["chart"], x.inputs["version"]) for n, x in r.items()} == {
+        "istio-base": (f"{ISTIO_CHARTS}/base", "1.31.1"),
+        "istio-cni": (f"{ISTIO_CHARTS}/cni", "1.31.1"),
+        "istiod": (f"{ISTIO_CHARTS}/istiod", "1.31.1"),
     }
+    assert not any("repositoryOpts" in x.inputs for x in r.values())  # OCI: no Helm repository index
     assert r["istio-cni"].depends_on(r["istio-base"])
     assert r["istiod"].depends_on(r["istio-cni"])
     system = stack.one(NAMESPACE, "mesh-istio-system")
@@ -36,6 +37,26 @@ def test_istiod_uses_cni_native_sidecars_and_metrics_merging(stack_name, request
     assert mesh["enablePrometheusMerge"] is True
     assert mesh["defaultConfig"] == {"holdApplicationUntilProxyStarts": True}
     assert mesh["outboundTrafficPolicy"] == {"mode": "ALLOW_ANY"}
+
+
+@pytest.mark.parametrize("stack_name", ["dev", "prod"])
+def test_every_istio_chart_with_images_pulls_them_from_docker_hub_at_the_chart_version(stack_name, request):
+    found = releases(request.getfixturevalue(stack_name))
+    assert "global" not in found["istio-base"].inputs["values"]  # CRDs and a webhook: no image, no hub key
+    for release in (found["istio-cni"], found["istiod"]):
+        assert release.inputs["values"]["global"]["hub"] == "docker.io/istio", release.name
+        assert release.inputs["values"]["global"]["tag"] == release.inputs["version"], release.name
+
+
+def test_image_hub_can_point_at_a_mirror():
+    mirror = "123456789012.dkr.ecr.us-east-1.amazonaws.com/istio"
+    found = releases(run_stack("prod", {"mesh.imageHub": mirror}))
+    for release in (found["istio-cni"], found["istiod"]):
+        assert release.inputs["values"]["global"]["hub"] == mirror, release.name
+
+
+def test_istiod_removes_the_cni_taint_from_ready_nodes(prod):
+    assert releases(prod)["istiod"].inputs["values"]["pilot"]["taint"] == {"enabled": True}
 
 
 def test_prod_istiod_is_highly_available(prod):

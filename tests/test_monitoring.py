@@ -138,7 +138,27 @@ def test_monitors_and_rules_wait_for_the_release_that_installs_the_crds(stack_na
     objects = [*custom_resources(stack, "PodMonitor").values(), *custom_resources(stack, "ServiceMonitor").values(),
                *custom_resources(stack, "PrometheusRule").values()]
     assert len(objects) == 3
-    assert all(o.depends_on(release(stack)) for o in objects)
+    assert all(o.depends_on(release(stack)) and o.depends_on(crds_release(stack)) for o in objects)
+
+
+def crds_release(stack):
+    return stack.one(RELEASE, "monitoring-crds")
+
+
+@pytest.mark.parametrize("stack_name,protected", [("dev", False), ("prod", True)])
+def test_operator_crds_are_their_own_release_so_they_upgrade_with_a_version_bump(stack_name, protected, request):
+    stack = request.getfixturevalue(stack_name)
+    crds = crds_release(stack)
+    assert (crds.inputs["chart"], crds.inputs["version"], crds.inputs["name"]) == (
+        "prometheus-operator-crds", "31.0.1", "prometheus-operator-crds")
+    assert crds.inputs["repositoryOpts"]["repo"] == "https://prometheus-community.github.io/helm-charts"
+    # an uninstall must not delete every monitor and rule in the cluster with the CRDs
+    assert crds.inputs["values"] == {"crds": {"annotations": {"helm.sh/resource-policy": "keep"}}}
+    assert crds.inputs["takeOwnership"] is True  # adopts the CRDs an older stack installed from crds/
+    assert crds.protect is protected
+    # the stack's own crds/ would never upgrade: they are off, and the stack waits for the CRD release
+    assert release(stack).inputs["values"]["crds"] == {"enabled": False}
+    assert release(stack).depends_on(crds)
 
 
 def test_envoy_pod_monitor_scrapes_merged_metrics_on_15020_in_every_namespace(prod):
