@@ -130,3 +130,13 @@ def test_drift_check_refreshes_each_stack_in_preview_and_fails_on_changes():
     run = job["steps"][-1]["run"]
     assert "pulumi refresh --stack \"$STACK\" --preview-only --expect-no-changes" in run
     assert "${{" not in run  # inputs reach the script through env, never by template expansion
+
+
+def test_every_pull_request_renders_the_pinned_charts_with_no_credentials():
+    job = workflow("preview.yml")["jobs"]["charts"]
+    assert "if" not in job  # forks too: it needs no secret
+    assert job["permissions"] == {"contents": "read"}
+    runs = "\n".join(s.get("run", "") for s in job["steps"])
+    assert 'scripts/pull_charts.py "$KAFKA_PLATFORM_CHARTS"' in runs
+    assert "pytest -q -rs tests/test_chart_contract.py" in runs
+    assert job["env"]["KAFKA_PLATFORM_CHARTS"].startswith("${{ runner.temp }}")
