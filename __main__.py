@@ -37,6 +37,7 @@ kafka = Kafka("kafka", KafkaArgs(
 ), on_cluster)
 monitoring = Monitoring("monitoring", MonitoringArgs(
     config=config.monitoring,
+    alert_receiver=config.alert_receiver,
     mesh=mesh,
     storage_class=cluster.storage_class_name,
     kafka_namespace=config.kafka.namespace,

@@ -1,8 +1,12 @@
-"""The one typed configuration model: parse, default and validate the stack config.
+"""The one typed configuration model: every stack key's type, default, constraints and description.
 
-Data flows one way: stack file -> `load_config()` -> frozen dataclasses -> components.
-Every rule lives here, runs before any resource is registered, and reports the full
-config key (`kafka-platform:cluster.nodeGroups.maxSize`), the bad value and what is allowed.
+Data flows one way: stack file -> `load_config()` -> frozen pydantic models -> components.
+Validation runs in two passes, both before any resource is registered:
+1. pydantic checks structure, types and each key's own constraints (every error in every section);
+2. semantic rules judge what values mean in AWS, Kubernetes, Istio and Kafka, section by section; a rule
+   runs only when the sections it reads parsed cleanly, so it never piles onto a root cause.
+Each problem is one line: `kafka-platform:<key> = <value>: <what is allowed>`. The README's reference
+and `schema/stack-config.schema.json` are generated from these models (`python -m components.config_docs`).
 """
 
 from __future__ import annotations
@@ -10,9 +14,12 @@ from __future__ import annotations
 import ipaddress
 import json
 import re
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass
 from datetime import date
-from typing import Any, Callable
+from typing import Annotated, Any, Callable, Iterator, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, ValidationError, model_validator
+from pydantic.alias_generators import to_camel
 
 from .versions import (
     DEFAULT_KUBERNETES_VERSION,
@@ -29,11 +36,27 @@ from .versions import (
 
 PROJECT = "kafka-platform"
 ENVIRONMENTS = ("dev", "prod")
-UPGRADE_POLICIES = ("STANDARD", "EXTENDED")
+MAX_AVAILABILITY_ZONES = 4  # the VPC is carved into 8 equal blocks: 4 private + 4 public
 CLUSTER_LOG_TYPES = ("api", "audit", "authenticator", "controllerManager", "scheduler")
 CLOUDWATCH_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192,
                              2557, 2922, 3288, 3653)
-MAX_AVAILABILITY_ZONES = 4  # the VPC is carved into 8 equal blocks: 4 private + 4 public
+# Namespaces Kubernetes, EKS and Istio already own: a component placed there shares their RBAC, quotas and
+# admission settings, and a `pulumi destroy` would try to delete them.
+RESERVED_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease", "istio-system",
+                       "amazon-cloudwatch", "aws-observability", "amazon-guardduty")
+SECRET_SECTIONS = ("alertReceiver",)  # values under these keys are never echoed, even under a misspelt key
+# Kafka 4.0 topic-level settings (org.apache.kafka.common.config.TopicConfig): anything else is a typo,
+# which `kafka-topics.sh --config` would reject only at run time.
+KAFKA_TOPIC_CONFIGS = frozenset({
+    "cleanup.policy", "compression.type", "compression.gzip.level", "compression.lz4.level",
+    "compression.zstd.level", "delete.retention.ms", "file.delete.delay.ms", "flush.messages", "flush.ms",
+    "follower.replication.throttled.replicas", "index.interval.bytes", "leader.replication.throttled.replicas",
+    "local.retention.bytes", "local.retention.ms", "max.compaction.lag.ms", "max.message.bytes",
+    "message.timestamp.after.max.ms", "message.timestamp.before.max.ms", "message.timestamp.type",
+    "min.cleanable.dirty.ratio", "min.compaction.lag.ms", "min.insync.replicas", "preallocate",
+    "remote.storage.enable", "remote.log.copy.disable", "remote.log.delete.on.disable", "retention.bytes",
+    "retention.ms", "segment.bytes", "segment.index.bytes", "segment.jitter.ms", "segment.ms",
+    "unclean.leader.election.enable"})
 
 
 class ConfigError(ValueError):
@@ -44,319 +67,15 @@ class ConfigError(ValueError):
         super().__init__("invalid stack configuration:\n  - " + "\n  - ".join(problems))
 
 
-# --------------------------------------------------------------------------- the model
+# --------------------------------------------------------------------------- value types
 
 
-@dataclass(frozen=True)
-class ExistingVpc:
-    vpc_id: str
-    public_subnet_ids: tuple[str, ...]
-    private_subnet_ids: tuple[str, ...]  # one per availability zone, in the same order
-
-
-@dataclass(frozen=True)
-class NetworkConfig:
-    availability_zones: tuple[str, ...]
-    vpc_cidr: str = "10.0.0.0/16"
-    nat_gateways: str = "perAz"  # a single NAT is a zone-wide single point of failure
-    existing_vpc: ExistingVpc | None = None
-
-
-@dataclass(frozen=True)
-class NodeGroupConfig:
-    """Sizing of each per-zone managed node group (EBS volumes are zonal, so every zone needs capacity)."""
-
-    instance_types: tuple[str, ...] = ("m6i.large",)
-    capacity_type: str = "ON_DEMAND"
-    min_size: int = 1
-    desired_size: int = 1
-    max_size: int = 3
-    disk_size_gb: int = 50
-
-
-@dataclass(frozen=True)
-class ClusterConfig:
-    kubernetes_version: str = DEFAULT_KUBERNETES_VERSION  # the longest standard support that Istio supports
-    # STANDARD: EKS upgrades the control plane itself when standard support ends; EXTENDED: it keeps the
-    # version and bills extended support ($0.60/h instead of $0.10/h)
-    upgrade_policy: str = "STANDARD"
-    endpoint_public_access: bool = False
-    public_access_cidrs: tuple[str, ...] = ()
-    # IAM roles in the deploying account that get cluster-admin (CI deploy roles, people); ARNs built at run time
-    admin_role_names: tuple[str, ...] = ()
-    log_types: tuple[str, ...] = CLUSTER_LOG_TYPES
-    log_retention_days: int = 90
-    node_groups: NodeGroupConfig = field(default_factory=NodeGroupConfig)
-    fargate_namespaces: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class StorageConfig:
-    class_name: str = "gp3-encrypted"
-    reclaim_policy: str = "Retain"  # a deleted PVC must not delete a broker's data by default
-
-
-@dataclass(frozen=True)
-class Resources:
-    """Container requests; memory limit = request, because memory is not compressible."""
-
-    cpu: str
-    memory: str
-    cpu_limit: str | None = None  # unset: no CPU limit, so no throttling of latency-sensitive pods
-
-    def to_k8s(self) -> dict:
-        limits = {"memory": self.memory, **({"cpu": self.cpu_limit} if self.cpu_limit else {})}
-        return {"requests": {"cpu": self.cpu, "memory": self.memory}, "limits": limits}
-
-
-MTLS_MODES = ("STRICT", "PERMISSIVE", "DISABLE")
-OUTBOUND_TRAFFIC_POLICIES = ("ALLOW_ANY", "REGISTRY_ONLY", "ALLOW_ANY_DYNAMIC_DNS")
-
-
-@dataclass(frozen=True)
-class MeshConfig:
-    istio_version: str = ISTIO_VERSION
-    image_hub: str = ISTIO_IMAGE_HUB  # or a mirror / pull-through cache of it (e.g. an ECR repository prefix)
-    mtls_mode: str = "STRICT"
-    # REGISTRY_ONLY blocks every external host (AWS APIs included) until a ServiceEntry names it
-    outbound_traffic_policy: str = "ALLOW_ANY"
-    access_logging: bool = False
-    istiod_replicas: int = 2  # the PodDisruptionBudget only renders with more than one replica
-    istiod_resources: Resources = Resources(cpu="500m", memory="2Gi")
-    namespaces: tuple[str, ...] = ()  # extra application namespaces to mesh (Kafka's clients)
-
-
-@dataclass(frozen=True)
-class KafkaRole:
-    """One StatefulSet's sizing: controllers, or dedicated brokers."""
-
-    replicas: int
-    storage: str  # the data volume per pod; grow it later by expanding the PVCs, not this value
-    resources: Resources
-    heap: str  # JVM -Xmx/-Xms, at most half the memory: the rest is page cache and off-heap
-
-
-@dataclass(frozen=True)
-class Topic:
-    name: str
-    partitions: int
-    replication_factor: int
-    config: dict[str, str]
-
-
-@dataclass(frozen=True)
-class KafkaImages:
-    """repository:tag under `registry`; docker.io/bitnami/* no longer pulls, bitnamilegacy/* is frozen."""
-
-    registry: str = "docker.io"
-    kafka: str = KAFKA_IMAGE
-    jmx_exporter: str = JMX_EXPORTER_IMAGE
-
-    @property
-    def is_bitnami_legacy(self) -> bool:
-        """The chart only lets docker.io/bitnamilegacy/* replace its images without allowInsecureImages."""
-        return self.registry == "docker.io" and all(
-            image.startswith("bitnamilegacy/") for image in (self.kafka, self.jmx_exporter))
-
-
-@dataclass(frozen=True)
-class KafkaConfig:
-    controllers: KafkaRole
-    brokers: KafkaRole  # replicas 0: the controllers are combined controller+broker nodes (dev)
-    replication_factor: int
-    min_insync_replicas: int
-    client_users: tuple[str, ...]
-    namespace: str = "kafka"
-    auto_create_topics: bool = False
-    rack_awareness: bool = True
-    client_namespaces: tuple[str, ...] = ()
-    client_service_accounts: tuple[str, ...] = ()  # "namespace/serviceaccount"
-    images: KafkaImages = field(default_factory=KafkaImages)
-    topics: tuple[Topic, ...] = ()
-
-    @property
-    def dedicated_brokers(self) -> bool:
-        return self.brokers.replicas > 0
-
-    @property
-    def broker_count(self) -> int:
-        return self.brokers.replicas if self.dedicated_brokers else self.controllers.replicas
-
-
-@dataclass(frozen=True)
-class MonitoringComponent:
-    replicas: int
-    storage: str
-    resources: Resources
-
-
-@dataclass(frozen=True)
-class AlertReceiver:
-    """Where Alertmanager sends alerts; the URL only ever lives as a Pulumi secret."""
-
-    type: str  # slack | webhook
-    url: str
-    channel: str | None = None  # slack only
-
-
-PROMETHEUS_DEFAULTS = MonitoringComponent(2, "100Gi", Resources("500m", "4Gi"))
-ALERTMANAGER_DEFAULTS = MonitoringComponent(2, "10Gi", Resources("50m", "256Mi"))
-
-
-@dataclass(frozen=True)
-class MonitoringConfig:
-    namespace: str = "monitoring"
-    retention: str = "15d"
-    prometheus: MonitoringComponent = PROMETHEUS_DEFAULTS
-    alertmanager: MonitoringComponent = ALERTMANAGER_DEFAULTS
-    # one replica: Grafana's state is SQLite; dashboards and data sources come from ConfigMaps anyway
-    grafana_resources: Resources = Resources("100m", "512Mi")
-    alert_receiver: AlertReceiver | None = None  # none: alerts show in Alertmanager's UI only
-
-
-@dataclass(frozen=True)
-class PlatformConfig:
-    stack: str
-    region: str
-    environment: str
-    network: NetworkConfig
-    kafka: KafkaConfig
-    protect: bool = True
-    tags: dict[str, str] = field(default_factory=dict)
-    cluster: ClusterConfig = field(default_factory=ClusterConfig)
-    storage: StorageConfig = field(default_factory=StorageConfig)
-    mesh: MeshConfig = field(default_factory=MeshConfig)
-    monitoring: MonitoringConfig = field(default_factory=MonitoringConfig)
-
-    @property
-    def is_prod(self) -> bool:
-        return self.environment == "prod"
-
-    @property
-    def name(self) -> str:
-        """Prefix for cloud resource names; unique per stack so dev and prod can share an account."""
-        return f"{PROJECT}-{self.stack}"
-
-
-# --------------------------------------------------------------------------- reading
-
-
-def _show(value: Any) -> str:
-    return json.dumps(value) if not isinstance(value, tuple) else json.dumps(list(value))
-
-
-class _Section:
-    """One config object: typed reads with defaults, errors collected with their full key."""
-
-    def __init__(self, raw: Any, key: str, problems: list[str], sep: str = ".", seen: set[str] | None = None):
-        self.key, self.sep, self.problems, self._read = key, sep, problems, set()
-        self.failed: set[str] = set()  # keys already reported, so rules that depend on them stay quiet
-        self.seen = seen if seen is not None else set()  # every full key read, for the README check
-        if raw is not None and not isinstance(raw, dict):
-            problems.append(f"{key} = {_show(raw)}: must be an object")
-            raw = {}
-        self.raw: dict = raw or {}
-
-    def fail(self, name: str, value: Any, allowed: str) -> None:
-        self.failed.add(name)
-        self.problems.append(f"{self.key}{self.sep}{name} = {_show(value)}: {allowed}")
-
-    def get(self, name: str, default: Any, kind: type, check: Callable[[Any], bool] | None = None,
-            allowed: str = "") -> Any:
-        self._read.add(name)
-        self.seen.add(f"{self.key}{self.sep}{name}")
-        if name not in self.raw or self.raw[name] is None:
-            return default
-        value = _coerce(self.raw[name], kind)
-        if value is _INVALID:
-            self.fail(name, self.raw[name], f"must be {_KIND_NAMES[kind]}")
-            return default
-        if check is not None and not check(value):
-            self.fail(name, value, allowed)
-            return default
+def _check(test: Callable[[Any], bool], allowed: str) -> AfterValidator:
+    def validate(value: Any) -> Any:
+        if not test(value):
+            raise ValueError(allowed)
         return value
-
-    def one_of(self, name: str, default: str, choices: tuple[str, ...]) -> str:
-        return self.get(name, default, str, lambda v: v in choices,
-                        "must be one of " + ", ".join(_show(c) for c in choices))
-
-    def section(self, name: str) -> "_Section":
-        self._read.add(name)
-        return _Section(self.raw.get(name), f"{self.key}{self.sep}{name}", self.problems, seen=self.seen)
-
-    def done(self) -> None:
-        for name in sorted(set(self.raw) - self._read):
-            self.fail(name, self.raw[name], "unknown key; allowed keys are " + ", ".join(sorted(self._read)))
-
-
-class _Items(list):
-    """Kind marker: a list of objects."""
-
-
-_INVALID = object()
-_KIND_NAMES = {str: "a string", int: "a whole number", bool: "true or false", list: "a list of strings",
-               dict: "a map of strings", _Items: "a list of objects"}
-
-
-def _coerce(value: Any, kind: type) -> Any:
-    """Accept what Pulumi config hands over (JSON numbers arrive as floats, flags as strings)."""
-    if kind is bool:
-        if isinstance(value, bool):
-            return value
-        return {"true": True, "false": False}.get(str(value).lower(), _INVALID)
-    if kind is int:
-        if isinstance(value, bool):
-            return _INVALID
-        if isinstance(value, float) and value.is_integer():
-            return int(value)
-        if isinstance(value, str) and re.fullmatch(r"-?\d+", value):
-            return int(value)
-        return value if isinstance(value, int) else _INVALID
-    if kind is str:
-        return value if isinstance(value, str) and value.strip() else _INVALID
-    if kind is list:  # empty entries pass here so each key's own rule can say what is allowed
-        ok = isinstance(value, list) and all(isinstance(v, str) for v in value)
-        return tuple(value) if ok else _INVALID
-    if kind is dict:
-        ok = isinstance(value, dict) and all(isinstance(v, str) for v in value.values())
-        return dict(value) if ok else _INVALID
-    if kind is _Items:
-        return list(value) if isinstance(value, list) and all(isinstance(v, dict) for v in value) else _INVALID
-    raise TypeError(kind)
-
-
-# --------------------------------------------------------------------------- predicates
-
-_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
-_IAM_ROLE_NAME = re.compile(r"^[\w+=,.@-]{1,64}$")
-_GRAVITON = re.compile(r"^[a-z]+\d+[a-z]*g[a-z]*\.")  # m7g.large, c6gn.xlarge, t4g.medium
-
-
-def _is_namespace(name: str) -> bool:
-    return bool(_DNS_LABEL.match(name))
-
-
-_IMAGE_HUB = re.compile(r"^([a-z0-9-]+(\.[a-z0-9-]+)+|localhost)(:\d{1,5})?(/[a-z0-9]+([._-][a-z0-9]+)*)+$")
-
-
-def _is_image_hub(value: str) -> bool:
-    """registry-host[:port]/path, as Istio joins it with /<image>:<tag>; a bare name would mean Docker Hub."""
-    return _IMAGE_HUB.match(value) is not None
-
-
-def _is_cidr(value: str) -> bool:
-    try:
-        ipaddress.IPv4Network(value, strict=True)
-        return True
-    except ValueError:
-        return False
-
-
-def _is_vpc_cidr(value: str) -> bool:
-    if not _is_cidr(value):
-        return False
-    net = ipaddress.IPv4Network(value)
-    return net.is_private and 16 <= net.prefixlen <= 20
+    return AfterValidator(validate)
 
 
 _QUANTITY = re.compile(r"^(\d+(?:\.\d+)?)(m|k|M|G|T|Ki|Mi|Gi|Ti)?$")
@@ -372,393 +91,908 @@ def parse_quantity(value: str) -> float:
     return float(m.group(1)) * _QUANTITY_FACTORS[m.group(2)]
 
 
-def _is_quantity(value: str) -> bool:
+def _unit(value: str) -> str | None:
+    m = _QUANTITY.match(value)
+    return m.group(2) if m else None
+
+
+def _is_cpu(value: str) -> bool:  # cores, or millicores; a byte suffix on a CPU is a mistake
+    return _QUANTITY.match(value) is not None and _unit(value) in (None, "m") and parse_quantity(value) >= 0.001
+
+
+def _is_memory(value: str) -> bool:  # bytes; "512m" would be 0.512 bytes, which no container can run in
+    return _QUANTITY.match(value) is not None and _unit(value) != "m" and parse_quantity(value) >= 2**20
+
+
+def _is_volume(value: str) -> bool:  # gp3 volumes are 1 GiB to 16 TiB
+    return _QUANTITY.match(value) is not None and _unit(value) != "m" and 2**30 <= parse_quantity(value) <= 16 * 2**40
+
+
+_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+_IMAGE_HUB = re.compile(r"^([a-z0-9-]+(\.[a-z0-9-]+)+|localhost)(:\d{1,5})?(/[a-z0-9]+([._-][a-z0-9]+)*)+$")
+_IMAGE = re.compile(r"^[a-z0-9]+(?:[._/-][a-z0-9]+)*:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
+
+
+def _is_cidr(value: str) -> bool:
     try:
-        return parse_quantity(value) > 0
+        ipaddress.IPv4Network(value, strict=True)
+        return True
     except ValueError:
         return False
+
+
+def _names_a_registry(image: str) -> bool:
+    first = image.split("/", 1)[0]
+    return "/" in image and ("." in first or ":" in first or first == "localhost")
 
 
 def _unique(values: tuple) -> bool:
     return len(set(values)) == len(values)
 
 
-# --------------------------------------------------------------------------- sections
+Cpu = Annotated[str, _check(_is_cpu, "must be a Kubernetes quantity of CPU in cores or millicores, such as 500m "
+                                     "or 2 (not bytes)")]
+Memory = Annotated[str, _check(_is_memory, "must be a Kubernetes quantity of memory in bytes, at least 1Mi, such as "
+                                           "512Mi or 2Gi (the suffix m would mean thousandths of a byte)")]
+Volume = Annotated[str, _check(_is_volume, "must be a Kubernetes quantity of storage, at least 1Gi and at most 16Ti "
+                                           "(one gp3 volume), such as 100Gi")]
+Namespace = Annotated[str, _check(lambda v: _DNS_LABEL.match(v) is not None,
+                                  "must be a Kubernetes namespace name (a DNS label: namespace names are lowercase "
+                                  "letters, digits and '-')")]
+Image = Annotated[str, _check(lambda v: _IMAGE.match(v) is not None,
+                              "must be repository:tag with an explicit tag, such as " + KAFKA_IMAGE)]
+NonEmpty = Annotated[str, Field(min_length=1)]
 
 
-def _resources(s: _Section, default: Resources) -> Resources:
-    quantity = "must be a positive Kubernetes quantity such as 500m, 2 or 2Gi"
-    cpu = s.get("cpu", default.cpu, str, _is_quantity, quantity)
-    memory = s.get("memory", default.memory, str, _is_quantity, quantity)
-    cpu_limit = s.get("cpuLimit", default.cpu_limit, str, _is_quantity, quantity)
-    if cpu_limit and _is_quantity(cpu) and parse_quantity(cpu_limit) < parse_quantity(cpu):
-        s.fail("cpuLimit", cpu_limit, f"must be at least the cpu request ({cpu})")
-    s.done()
-    return Resources(cpu, memory, cpu_limit)
+class Model(BaseModel):
+    """Frozen, closed to unknown keys, camelCase in the stack file."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", alias_generator=to_camel, populate_by_name=True,
+                              hide_input_in_errors=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _over_defaults(cls, data: Any) -> Any:
+        """A partly given object keeps the rest of its default: `brokers: {replicas: 0}` keeps the sizing."""
+        if not isinstance(data, dict):
+            return data
+        merged = dict(data)
+        for name, field in cls.model_fields.items():
+            alias = field.alias or name
+            if isinstance(merged.get(alias), dict) and isinstance(field.default, BaseModel):
+                merged[alias] = _deep_merge(field.default.model_dump(by_alias=True, exclude_none=True), merged[alias])
+        return merged
 
 
-def _mesh(s: _Section, env: str) -> MeshConfig:
-    d = MeshConfig()
-    version = s.get("istioVersion", d.istio_version, str,
-                    lambda v: re.fullmatch(re.escape(ISTIO_MINOR) + r"\.\d+", v) is not None,
-                    f"must be an exact {ISTIO_MINOR}.x release such as {d.istio_version} (the chart values are "
-                    f"checked against {ISTIO_MINOR}, and older charts pull from retired hosts; no ranges, no 'latest')")
-    hub = s.get("imageHub", d.image_hub, str, _is_image_hub,
-                "must be an image registry host and repository path without a scheme or tag, such as "
-                f"{ISTIO_IMAGE_HUB} or 123456789012.dkr.ecr.us-east-1.amazonaws.com/istio")
-    if _is_image_hub(hub) and any(hub == h or hub.startswith(h + "/") for h in RETIRED_ISTIO_HUBS):
-        s.fail("imageHub", hub, f"is retired by Istio (December 2026); use {ISTIO_IMAGE_HUB} or a mirror of it")
-    mode = s.one_of("mtlsMode", d.mtls_mode, MTLS_MODES)
-    if env == "prod" and mode != "STRICT":
-        s.fail("mtlsMode", mode, 'prod must use "STRICT"; PERMISSIVE is for migrating a dev mesh only')
-    outbound = s.one_of("outboundTrafficPolicy", d.outbound_traffic_policy, OUTBOUND_TRAFFIC_POLICIES)
-    access_logging = s.get("accessLogging", d.access_logging, bool)
-    replicas = s.get("istiodReplicas", d.istiod_replicas, int, lambda v: 1 <= v <= 10, "must be from 1 to 10")
-    if env == "prod" and replicas < 2:
-        s.fail("istiodReplicas", replicas, "prod needs at least 2 so the injector survives a node loss")
-    resources = _resources(s.section("istiodResources"), d.istiod_resources)
-    namespaces = s.get("namespaces", d.namespaces, list, lambda v: _unique(v) and all(map(_is_namespace, v)),
-                       "must be distinct Kubernetes namespace names")
-    s.done()
-    return MeshConfig(version, hub, mode, outbound, access_logging, replicas, resources, namespaces)
+def _deep_merge(base: dict, over: dict) -> dict:
+    return {**base, **{k: _deep_merge(base[k], v) if isinstance(v, dict) and isinstance(base.get(k), dict) else v
+                       for k, v in over.items()}}
 
 
-def _network(s: _Section, env: str, region: str) -> NetworkConfig:
-    zones = s.get("availabilityZones", (), list)
-    minimum = 3 if env == "prod" else 2
+# --------------------------------------------------------------------------- the model
+
+
+class ExistingVpc(Model):
+    """Bring your own VPC instead of creating one."""
+
+    vpc_id: Annotated[str, _check(lambda v: re.fullmatch(r"vpc-[0-9a-f]{8,17}", v) is not None,
+                                  "must be a VPC id such as vpc-0123456789abcdef0")] = Field(
+        description="the VPC's id")
+    public_subnet_ids: tuple[str, ...] = Field((), description="public subnet ids (for internet-facing load balancers)")
+    private_subnet_ids: tuple[str, ...] = Field(
+        description="private subnet ids, one per zone, in the order of `network.availabilityZones`")
+
+
+class NetworkConfig(Model):
+    availability_zones: tuple[str, ...] = Field(
+        description="distinct zones of the stack's region; 2-4, prod 3-4 (a zone can be lost with RF 3)")
+    vpc_cidr: Annotated[str, _check(lambda v: _is_cidr(v) and ipaddress.IPv4Network(v).is_private
+                                    and 16 <= ipaddress.IPv4Network(v).prefixlen <= 20,
+                                    "must be a private (RFC 1918) IPv4 CIDR with a prefix from /16 to /20, e.g. "
+                                    "10.0.0.0/16")] = Field(
+        "10.0.0.0/16", description="private IPv4, /16-/20; split into 8 equal subnets (4 private, 4 public)")
+    nat_gateways: Literal["single", "perAz"] = Field(
+        "perAz", description="`single` or `perAz`; prod must be `perAz` (a single NAT is a zone-wide single point "
+                             "of failure)")
+    existing_vpc: ExistingVpc | None = Field(None, description="use an existing VPC's subnets instead of a new VPC")
+
+
+class NodeGroupConfig(Model):
+    """Sizing of each per-zone managed node group (EBS volumes are zonal, so every zone needs capacity)."""
+
+    instance_types: tuple[Annotated[str, _check(
+        lambda v: re.fullmatch(r"[a-z][a-z0-9-]*\.[a-z0-9]+", v) is not None
+        and not re.match(r"^[a-z]+\d+[a-z]*g[a-z]*\.", v),
+        "must be an x86_64 EC2 instance type such as m6i.large (the nodes run AL2023_x86_64_STANDARD)")], ...] = Field(
+        ("m6i.large",), min_length=1, description="x86_64 instance types (AL2023 x86_64 AMI); at least one")
+    capacity_type: Literal["ON_DEMAND", "SPOT"] = Field(
+        "ON_DEMAND", description="prod must be `ON_DEMAND` (a spot reclaim can take a broker and its zone's quorum)")
+    min_size: int = Field(1, ge=1, le=100, description="per zone; at least 1, so every zone can host its brokers")
+    desired_size: int = Field(1, ge=1, le=100, description="per zone; minSize <= desiredSize <= maxSize")
+    max_size: int = Field(3, ge=1, le=100, description="per zone; 1-100")
+    disk_size_gb: int = Field(50, ge=20, le=16384, description="encrypted gp3 root volume in GiB, 20-16384")
+
+
+class ClusterConfig(Model):
+    kubernetes_version: Annotated[str, _check(lambda v: v in SUPPORTED_KUBERNETES_VERSIONS, "")] = Field(
+        DEFAULT_KUBERNETES_VERSION,
+        description="in EKS standard support and supported by Istio " + ISTIO_MINOR + ": "
+                    + ", ".join(f"`{v}`" for v in SUPPORTED_KUBERNETES_VERSIONS)
+                    + "; a preview warns 90 days before standard support ends")
+    upgrade_policy: Literal["STANDARD", "EXTENDED"] = Field(
+        "STANDARD", description="`STANDARD`: EKS upgrades the control plane itself when standard support ends; "
+                                "`EXTENDED`: keeps the version at $0.60/h instead of $0.10/h")
+    endpoint_public_access: bool = Field(False, description="a public API endpoint besides the private one")
+    public_access_cidrs: tuple[Annotated[str, _check(_is_cidr, "must be IPv4 CIDRs such as 203.0.113.0/24")],
+                               ...] = Field(
+        (), description="who may reach a public endpoint; required when public; prod never the whole internet")
+    admin_role_names: tuple[Annotated[str, _check(lambda v: re.fullmatch(r"[\w+=,.@-]{1,64}", v) is not None,
+                                                  "must be IAM role names (not ARNs), e.g. KafkaPlatformAdmin")],
+                            ...] = Field(
+        (), description="IAM role *names* that get cluster-admin besides the creator; ARNs are built at run time")
+    log_types: tuple[Literal["api", "audit", "authenticator", "controllerManager", "scheduler"], ...] = Field(
+        CLUSTER_LOG_TYPES, description="control-plane logs to CloudWatch; prod keeps `audit`")
+    log_retention_days: int = Field(90, description="a CloudWatch retention value: "
+                                                    + ", ".join(map(str, CLOUDWATCH_RETENTION_DAYS)))
+    node_groups: NodeGroupConfig = Field(default_factory=NodeGroupConfig)
+    fargate_namespaces: tuple[Namespace, ...] = Field(
+        (), max_length=5, description="at most 5; never a meshed namespace nor `kube-system` (Fargate runs no "
+                                      "sidecar, no DaemonSet, no EBS)")
+
+
+class StorageConfig(Model):
+    class_name: Annotated[str, _check(lambda v: _DNS_LABEL.match(v) is not None,
+                                      "must be a DNS label such as gp3-encrypted")] = Field(
+        "gp3-encrypted", description="the default StorageClass's name")
+    reclaim_policy: Literal["Retain", "Delete"] = Field(
+        "Retain", description="what a released volume does; prod must be `Retain` (a deleted claim keeps the data)")
+
+
+class Resources(Model):
+    """Container requests; memory limit = request, because memory is not compressible."""
+
+    cpu: Cpu = Field(description="CPU request")
+    memory: Memory = Field(description="memory request and limit")
+    cpu_limit: Cpu | None = Field(None, description="optional CPU limit, at least the request (unset: no "
+                                                    "throttling of latency-sensitive pods)")
+
+    def to_k8s(self) -> dict:
+        limits = {"memory": self.memory, **({"cpu": self.cpu_limit} if self.cpu_limit else {})}
+        return {"requests": {"cpu": self.cpu, "memory": self.memory}, "limits": limits}
+
+
+class MeshConfig(Model):
+    istio_version: Annotated[str, _check(
+        lambda v: re.fullmatch(re.escape(ISTIO_MINOR) + r"\.\d+", v) is not None,
+        f"must be an exact {ISTIO_MINOR}.x release such as {ISTIO_VERSION} (the chart values are checked against "
+        f"{ISTIO_MINOR}, and older charts pull from retired hosts; no ranges, no 'latest')")] = Field(
+        ISTIO_VERSION, description=f"an exact {ISTIO_MINOR}.x release; the default comes from components/versions.py")
+    image_hub: Annotated[str, _check(lambda v: _IMAGE_HUB.match(v) is not None,
+                                     "must be an image registry host and repository path without a scheme or tag, "
+                                     f"such as {ISTIO_IMAGE_HUB} or 123456789012.dkr.ecr.us-east-1.amazonaws.com/istio"
+                                     )] = Field(
+        ISTIO_IMAGE_HUB, description="registry host and path of Istio's images, e.g. an ECR pull-through cache; "
+                                     "never `gcr.io/istio-release` or `registry.istio.io` (retired)")
+    mtls_mode: Literal["STRICT", "PERMISSIVE", "DISABLE"] = Field(
+        "STRICT", description="mesh-wide mTLS; prod must be `STRICT`")
+    outbound_traffic_policy: Literal["ALLOW_ANY", "REGISTRY_ONLY", "ALLOW_ANY_DYNAMIC_DNS"] = Field(
+        "ALLOW_ANY", description="`REGISTRY_ONLY` blocks every external host (AWS APIs too) until a ServiceEntry "
+                                 "names it")
+    access_logging: bool = Field(False, description="Envoy access logs to stdout")
+    istiod_replicas: int = Field(2, ge=1, le=10, description="1-10; prod at least 2 (a PodDisruptionBudget comes "
+                                                             "with more than one)")
+    istiod_resources: Resources = Field(Resources(cpu="500m", memory="2Gi"))
+    namespaces: tuple[Namespace, ...] = Field(
+        (), description="extra application namespaces to create meshed (Kafka's clients)")
+
+
+class KafkaRole(Model):
+    """One StatefulSet's sizing: controllers, or dedicated brokers."""
+
+    replicas: int = Field(ge=0, le=30, description="pods in this StatefulSet")
+    storage: Volume = Field(description="data volume per pod; grow it later by expanding the PVCs, not this value")
+    resources: Resources
+    heap: Annotated[str, _check(lambda v: re.fullmatch(r"[1-9]\d*[mMgG]", v) is not None,
+                                "must be a JVM size such as 1024m or 2g")] = Field(
+        description="JVM heap (-Xmx/-Xms); at most half of the memory, the rest is page cache")
+
+
+class Topic(Model):
+    name: Annotated[str, _check(lambda v: re.fullmatch(r"[A-Za-z0-9._-]{1,249}", v) is not None
+                                and v not in (".", ".."),
+                                "must be 1-249 characters of letters, digits, '.', '_' and '-'")] = Field(
+        description="letters, digits, `.`, `_`, `-`")
+    partitions: int = Field(3, ge=1, le=10000, description="1-10000")
+    replication_factor: int = Field(description="1 to the broker count; defaults to `kafka.replicationFactor`; "
+                                                "prod at least 3", json_schema_extra={"defaultDoc": "kafka RF"})
+    config: dict[str, str] = Field(
+        {}, description="Kafka 4.0 topic settings (strings); prod never below the cluster's durability")
+
+
+class KafkaImages(Model):
+    """repository:tag under `registry`; docker.io/bitnami/* no longer pulls, bitnamilegacy/* is frozen."""
+
+    registry: Annotated[str, _check(lambda v: re.fullmatch(r"[a-z0-9.-]+(:\d+)?(/[a-z0-9._-]+)*", v) is not None,
+                                    "must be a registry host such as docker.io or an ECR registry")] = Field(
+        "docker.io", description="set to your mirror (ECR) in prod")
+    kafka: Image = Field(KAFKA_IMAGE, description="`repository:tag` without a registry, never `latest`")
+    jmx_exporter: Image = Field(JMX_EXPORTER_IMAGE, description="`repository:tag` without a registry, never `latest`")
+
+    @property
+    def is_bitnami_legacy(self) -> bool:
+        """The chart only lets docker.io/bitnamilegacy/* replace its images without allowInsecureImages."""
+        return self.registry == "docker.io" and all(
+            image.startswith("bitnamilegacy/") for image in (self.kafka, self.jmx_exporter))
+
+
+CONTROLLER_DEFAULTS = {"replicas": 3, "storage": "10Gi", "resources": {"cpu": "500m", "memory": "2Gi"}, "heap": "1g"}
+BROKER_DEFAULTS = {"replicas": 3, "storage": "100Gi", "resources": {"cpu": "1", "memory": "4Gi"}, "heap": "2g"}
+
+
+class KafkaConfig(Model):
+    namespace: Namespace = Field("kafka", description="where Kafka runs (meshed)")
+    controllers: KafkaRole = Field(
+        KafkaRole.model_validate(CONTROLLER_DEFAULTS),
+        description="KRaft controllers: 3, or 1 in dev only")
+    brokers: KafkaRole = Field(
+        KafkaRole.model_validate(BROKER_DEFAULTS),
+        description="dedicated brokers; 0 makes the controllers combined controller+broker nodes (dev only); "
+                    "prod at least 3")
+    replication_factor: int = Field(description="1 to the broker count; prod 3 or more",
+                                    json_schema_extra={"defaultDoc": "min(3, brokers)"})
+    min_insync_replicas: int = Field(description="1 to RF; prod 2 <= min ISR < RF",
+                                     json_schema_extra={"defaultDoc": "min(2, RF - 1), at least 1"})
+    auto_create_topics: bool = Field(False, description="prod must be `false`: a typo in a client would create a topic")
+    rack_awareness: bool = Field(True, description="`broker.rack` = the broker's zone; prod must be `true`")
+    client_users: tuple[Annotated[str, _check(lambda v: re.fullmatch(r"[A-Za-z0-9._-]{1,64}", v) is not None,
+                                              "must be distinct user names of letters, digits, '.', '_' and '-'")],
+                        ...] = Field(
+        ("app",), min_length=1, description="SCRAM users, passwords generated; the first also runs topic "
+                                            "provisioning; at least one distinct user name")
+    client_namespaces: tuple[Namespace, ...] = Field(
+        (), description="namespaces allowed to reach port 9092; each must be meshed (`mesh.namespaces`)")
+    client_service_accounts: tuple[Annotated[str, _check(
+        lambda v: len(p := v.split("/")) == 2 and all(_DNS_LABEL.match(x) for x in p),
+        'must be "namespace/serviceaccount" entries')], ...] = Field(
+        (), description="`namespace/serviceaccount` entries allowed to reach port 9092")
+    images: KafkaImages = Field(default_factory=KafkaImages)
+    topics: tuple[Topic, ...] = Field((), description="topics the chart's provisioning Job creates (`--if-not-exists`)")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _derived_defaults(cls, data: Any) -> Any:
+        """RF and min ISR default from the broker count, and a topic's RF from the cluster's."""
+        if not isinstance(data, dict):
+            return data
+        data = dict(data)
+        brokers = _int(_dig(data, "brokers", "replicas"), 3)
+        controllers = _int(_dig(data, "controllers", "replicas"), 3)
+        count = (brokers if brokers else controllers) or 3  # an invalid count is reported on its own key
+        if data.get("replicationFactor") is None:
+            data["replicationFactor"] = min(3, count)
+        rf = _int(data.get("replicationFactor"), None)
+        if data.get("minInsyncReplicas") is None and rf is not None:
+            data["minInsyncReplicas"] = max(1, min(2, rf - 1))
+        if isinstance(data.get("topics"), list) and rf is not None:
+            data["topics"] = [{"replicationFactor": rf, **t} if isinstance(t, dict) and t.get("replicationFactor")
+                              is None else t for t in data["topics"]]
+        return data
+
+    @property
+    def dedicated_brokers(self) -> bool:
+        return self.brokers.replicas > 0
+
+    @property
+    def broker_count(self) -> int:
+        return self.brokers.replicas if self.dedicated_brokers else self.controllers.replicas
+
+
+class MonitoringComponent(Model):
+    replicas: int = Field(ge=1, le=5, description="1-5; prod at least 2, at most one per zone")
+    storage: Volume = Field(description="volume per replica")
+    resources: Resources
+
+
+class GrafanaConfig(Model):
+    # one replica: Grafana's state is SQLite; dashboards and data sources come from ConfigMaps anyway
+    resources: Resources = Field(Resources(cpu="100m", memory="512Mi"))
+
+
+class MonitoringConfig(Model):
+    namespace: Namespace = Field("monitoring", description="where monitoring runs (meshed; its pods opt out of "
+                                                          "sidecars, see \"Monitoring\")")
+    retention: Annotated[str, _check(lambda v: re.fullmatch(r"[1-9]\d*(h|d|w|y)", v) is not None,
+                                     "must be a number with a unit, such as 36h, 15d, 4w or 1y")] = Field(
+        "15d", description="Prometheus retention (`h`, `d`, `w`, `y`); it also stops at 85% of its volume")
+    prometheus: MonitoringComponent = Field(MonitoringComponent(
+        replicas=2, storage="100Gi", resources=Resources(cpu="500m", memory="4Gi")))
+    alertmanager: MonitoringComponent = Field(MonitoringComponent(
+        replicas=2, storage="10Gi", resources=Resources(cpu="50m", memory="256Mi")))
+    grafana: GrafanaConfig = Field(default_factory=GrafanaConfig)
+
+    @property
+    def grafana_resources(self) -> Resources:
+        return self.grafana.resources
+
+
+class AlertReceiver(Model):
+    """Where Alertmanager sends alerts; the URL only ever lives as a Pulumi secret."""
+
+    type: Literal["slack", "webhook"] = Field("webhook", description="`slack` or `webhook`")
+    url: str = Field(description="https URL; **must be set as a secret**: `pulumi config set --secret --path "
+                                 "alertReceiver.url ...`", json_schema_extra={"secret": True})
+    channel: Annotated[str, _check(lambda v: v.startswith("#"), "must be a Slack channel such as #kafka-alerts")] | \
+        None = Field(None, description="Slack channel such as `#kafka-alerts` (slack only)")
+
+
+class PlatformConfig(Model):
+    environment: Literal["dev", "prod"] = Field(description="`dev` or `prod`; prod turns on the stricter rules")
+    protect: bool = Field(True, description="Pulumi `protect` on stateful resources plus EKS deletion protection; "
+                                            "prod must be `true`")
+    tags: dict[Annotated[str, _check(lambda k: 1 <= len(k) <= 128 and not k.lower().startswith("aws:"),
+                                     "tag keys must be 1-128 characters and not start with aws:")],
+               Annotated[str, StringConstraints(max_length=256)]] = Field({}, description="added to every AWS resource")
+    network: NetworkConfig
+    cluster: ClusterConfig = Field(default_factory=ClusterConfig)
+    storage: StorageConfig = Field(default_factory=StorageConfig)
+    mesh: MeshConfig = Field(default_factory=MeshConfig)
+    kafka: KafkaConfig = Field(default_factory=lambda: KafkaConfig.model_validate({}))
+    monitoring: MonitoringConfig = Field(default_factory=MonitoringConfig)
+    alert_receiver: AlertReceiver | None = Field(None, description="none: alerts show in Alertmanager's UI only")
+
+    # Set by the loader, not by the stack file.
+    stack: Annotated[str, Field(exclude=True)] = ""
+    region: Annotated[str, Field(exclude=True)] = ""
+
+    @property
+    def is_prod(self) -> bool:
+        return self.environment == "prod"
+
+    @property
+    def name(self) -> str:
+        """Prefix for cloud resource names; unique per stack so dev and prod can share an account."""
+        return f"{PROJECT}-{self.stack}"
+
+    @property
+    def meshed_namespaces(self) -> tuple[str, ...]:
+        return ("istio-system", self.kafka.namespace, self.monitoring.namespace, *self.mesh.namespaces)
+
+
+LOADER_FIELDS = ("stack", "region")  # PlatformConfig fields the stack file may not set
+
+
+# --------------------------------------------------------------------------- semantic rules
+
+
+@dataclass(frozen=True)
+class Problem:
+    key: str  # below kafka-platform:, e.g. cluster.nodeGroups.maxSize
+    value: Any
+    allowed: str
+
+
+@dataclass
+class Parsed:
+    """What parsed cleanly: each rule reads only these, and runs only when its sections are all here."""
+
+    environment: str | None
+    region: str
+    secret_keys: frozenset[str]
+    protect: bool | None = None
+    network: NetworkConfig | None = None
+    cluster: ClusterConfig | None = None
+    storage: StorageConfig | None = None
+    mesh: MeshConfig | None = None
+    kafka: KafkaConfig | None = None
+    monitoring: MonitoringConfig | None = None
+    alert_receiver: AlertReceiver | None = None
+    has_alert_receiver: bool = False
+
+    @property
+    def prod(self) -> bool:
+        return self.environment == "prod"
+
+
+Rule = Callable[[Parsed], Iterator[Problem]]
+RULES: list[tuple[tuple[str, ...], Rule]] = []
+
+
+def rule(*sections: str) -> Callable[[Rule], Rule]:
+    """Register a semantic rule that reads these sections (it stays quiet while any of them is invalid)."""
+    def register(fn: Rule) -> Rule:
+        RULES.append((sections, fn))
+        return fn
+    return register
+
+
+@rule("protect")
+def _protect(p: Parsed) -> Iterator[Problem]:
+    if p.prod and not p.protect:
+        yield Problem("protect", p.protect, "prod must protect its cluster and stateful resources")
+
+
+@rule("network")
+def _zones(p: Parsed) -> Iterator[Problem]:
+    n = p.network
+    zones, region = n.availability_zones, p.region
     if not _unique(zones) or not all(z.startswith(region) and len(z) == len(region) + 1 for z in zones):
-        s.fail("availabilityZones", zones, f"must be distinct zones of the stack's region {region} (e.g. {region}a)")
-    elif not minimum <= len(zones) <= MAX_AVAILABILITY_ZONES:
-        s.fail("availabilityZones", zones,
-               f"{env} needs {minimum} to {MAX_AVAILABILITY_ZONES} availability zones"
-               + (" so that 3 Kafka replicas survive the loss of a zone" if env == "prod" else ""))
-    nat = s.one_of("natGateways", "perAz", ("single", "perAz"))
-    if env == "prod" and nat != "perAz":
-        s.fail("natGateways", nat, 'prod must use "perAz": a single NAT gateway takes every zone\'s egress down with it')
-    cidr = s.get("vpcCidr", "10.0.0.0/16", str, _is_vpc_cidr,
-                 "must be a private (RFC 1918) IPv4 CIDR with a prefix from /16 to /20, e.g. 10.0.0.0/16")
-    existing = None
-    e = s.section("existingVpc")
-    if e.raw:
-        vpc_id = e.get("vpcId", "", str, lambda v: re.fullmatch(r"vpc-[0-9a-f]{8,17}", v) is not None,
-                       "must be a VPC id such as vpc-0123456789abcdef0")
-        subnet = lambda v: _unique(v) and all(re.fullmatch(r"subnet-[0-9a-f]{8,17}", x) for x in v)  # noqa: E731
-        msg = "must be distinct subnet ids such as subnet-0123456789abcdef0"
-        public = e.get("publicSubnetIds", (), list, subnet, msg)
-        private = e.get("privateSubnetIds", (), list, subnet, msg)
-        if len(private) != len(zones):
-            e.fail("privateSubnetIds", private,
-                   f"needs exactly one private subnet per availability zone ({len(zones)}), in the same order")
-        if "vpcId" not in e.raw:
-            e.fail("vpcId", None, "is required when existingVpc is set")
-        e.done()
-        existing = ExistingVpc(vpc_id, public, private)
-    s.done()
-    return NetworkConfig(availability_zones=zones, vpc_cidr=cidr, nat_gateways=nat, existing_vpc=existing)
+        yield Problem("network.availabilityZones", zones,
+                      f"must be distinct zones of the stack's region {region} (e.g. {region}a)")
+    elif not (3 if p.prod else 2) <= len(zones) <= MAX_AVAILABILITY_ZONES:
+        yield Problem("network.availabilityZones", zones,
+                      f"{p.environment} needs {3 if p.prod else 2} to {MAX_AVAILABILITY_ZONES} availability zones"
+                      + (" so that 3 Kafka replicas survive the loss of a zone" if p.prod else ""))
+    if p.prod and n.nat_gateways != "perAz":
+        yield Problem("network.natGateways", n.nat_gateways,
+                      'prod must use "perAz": a single NAT gateway takes every zone\'s egress down with it')
+    vpc = n.existing_vpc
+    if vpc is not None:
+        for key, ids in (("publicSubnetIds", vpc.public_subnet_ids), ("privateSubnetIds", vpc.private_subnet_ids)):
+            if not _unique(ids) or not all(re.fullmatch(r"subnet-[0-9a-f]{8,17}", x) for x in ids):
+                yield Problem(f"network.existingVpc.{key}", ids,
+                              "must be distinct subnet ids such as subnet-0123456789abcdef0")
+        if len(vpc.private_subnet_ids) != len(zones):
+            yield Problem("network.existingVpc.privateSubnetIds", vpc.private_subnet_ids,
+                          f"needs exactly one private subnet per availability zone ({len(zones)}), in the same order")
 
 
-def _node_groups(s: _Section, env: str) -> NodeGroupConfig:
-    d = NodeGroupConfig()
-    instance_types = s.get("instanceTypes", d.instance_types, list,
-                           lambda v: len(v) > 0 and all(v) and not any(_GRAVITON.match(t) for t in v),
-                           "must list at least one x86_64 EC2 instance type (the nodes run AL2023_x86_64_STANDARD)")
-    capacity = s.one_of("capacityType", d.capacity_type, ("ON_DEMAND", "SPOT"))
-    if env == "prod" and capacity != "ON_DEMAND":
-        s.fail("capacityType", capacity, 'prod must use "ON_DEMAND": a spot reclaim can take a broker and its zone\'s quorum')
-    min_size = s.get("minSize", d.min_size, int, lambda v: v >= 1,
-                     "must be at least 1: every zone needs a node for the brokers whose volumes live there")
-    max_size = s.get("maxSize", d.max_size, int, lambda v: 1 <= v <= 100, "must be from 1 to 100")
-    desired = s.get("desiredSize", d.desired_size, int)
-    if not min_size <= desired <= max_size:
-        s.fail("desiredSize", desired, f"must satisfy minSize ({min_size}) <= desiredSize <= maxSize ({max_size})")
-    disk = s.get("diskSizeGb", d.disk_size_gb, int, lambda v: 20 <= v <= 16384, "must be from 20 to 16384 GiB")
-    s.done()
-    return NodeGroupConfig(instance_types, capacity, min_size, desired, max_size, disk)
-
-
-def _cluster(s: _Section, env: str, meshed: tuple[str, ...]) -> ClusterConfig:
-    d = ClusterConfig()
-    version = s.get("kubernetesVersion", d.kubernetes_version, str)
-    if version not in SUPPORTED_KUBERNETES_VERSIONS:
-        ended = EKS_RELEASES[version].standard_support_ends if version in EKS_RELEASES else None
-        s.fail("kubernetesVersion", version, "must be one of " + ", ".join(SUPPORTED_KUBERNETES_VERSIONS)
-               + " (in EKS standard support and supported by Istio " + ISTIO_MINOR + ")"
-               + (f"; EKS standard support for {version} ends on {ended.isoformat()}, then it costs $0.60/h "
-                  "instead of $0.10/h" if ended else ""))
-        version = d.kubernetes_version
-    upgrade_policy = s.one_of("upgradePolicy", d.upgrade_policy, UPGRADE_POLICIES)
-    public = s.get("endpointPublicAccess", d.endpoint_public_access, bool)
-    cidrs = s.get("publicAccessCidrs", d.public_access_cidrs, list, lambda v: all(_is_cidr(c) for c in v),
-                  "must be IPv4 CIDRs such as 203.0.113.0/24")
-    if cidrs and not public:
-        s.fail("publicAccessCidrs", cidrs, "must be empty when endpointPublicAccess is false")
-    if public and not cidrs and "publicAccessCidrs" not in s.failed:
-        s.fail("publicAccessCidrs", cidrs,
-               "must list the networks allowed to reach a public endpoint (EKS would otherwise open it to 0.0.0.0/0)")
-    if env == "prod" and any(ipaddress.IPv4Network(c).prefixlen == 0 for c in cidrs if _is_cidr(c)):
-        s.fail("publicAccessCidrs", cidrs, "prod must not open the API endpoint to the whole internet")
-    admins = s.get("adminRoleNames", d.admin_role_names, list,
-                   lambda v: _unique(v) and all(_IAM_ROLE_NAME.match(r) for r in v),
-                   "must be distinct IAM role names (not ARNs), e.g. [KafkaPlatformAdmin, KafkaPlatformDeploy]")
-    logs = s.get("logTypes", d.log_types, list, lambda v: _unique(v) and set(v) <= set(CLUSTER_LOG_TYPES),
-                 "must be distinct values from " + ", ".join(CLUSTER_LOG_TYPES))
-    if env == "prod" and "audit" not in logs:
-        s.fail("logTypes", logs, 'prod must keep "audit" logging on')
-    retention = s.get("logRetentionDays", d.log_retention_days, int, lambda v: v in CLOUDWATCH_RETENTION_DAYS,
+@rule("cluster")
+def _cluster(p: Parsed) -> Iterator[Problem]:
+    c, ng = p.cluster, p.cluster.node_groups
+    if c.public_access_cidrs and not c.endpoint_public_access:
+        yield Problem("cluster.publicAccessCidrs", c.public_access_cidrs,
+                      "must be empty when endpointPublicAccess is false")
+    if c.endpoint_public_access and not c.public_access_cidrs:
+        yield Problem("cluster.publicAccessCidrs", c.public_access_cidrs,
+                      "must list the networks allowed to reach a public endpoint (EKS would otherwise open it to "
+                      "0.0.0.0/0)")
+    networks = [ipaddress.IPv4Network(cidr) for cidr in c.public_access_cidrs]
+    if p.prod and any(n.prefixlen == 0 for n in ipaddress.collapse_addresses(networks)):
+        yield Problem("cluster.publicAccessCidrs", c.public_access_cidrs,
+                      "prod must not open the API endpoint to the whole internet (together these CIDRs cover "
+                      "0.0.0.0/0)")
+    if not _unique(c.public_access_cidrs) or not _unique(c.admin_role_names) or not _unique(c.log_types):
+        for key, values in (("publicAccessCidrs", c.public_access_cidrs), ("adminRoleNames", c.admin_role_names),
+                            ("logTypes", c.log_types)):
+            if not _unique(values):
+                yield Problem(f"cluster.{key}", values, "must not repeat an entry")
+    if p.prod and "audit" not in c.log_types:
+        yield Problem("cluster.logTypes", c.log_types, 'prod must keep "audit" logging on')
+    if c.log_retention_days not in CLOUDWATCH_RETENTION_DAYS:
+        yield Problem("cluster.logRetentionDays", c.log_retention_days,
                       "must be a CloudWatch retention: " + ", ".join(map(str, CLOUDWATCH_RETENTION_DAYS)))
-    node_groups = _node_groups(s.section("nodeGroups"), env)
-    fargate = s.get("fargateNamespaces", d.fargate_namespaces, list,
-                    lambda v: _unique(v) and len(v) <= 5 and all(map(_is_namespace, v)),
-                    "must be at most 5 distinct Kubernetes namespace names (one Fargate profile's selectors)")
-    for ns in fargate:
+    if p.prod and ng.capacity_type != "ON_DEMAND":
+        yield Problem("cluster.nodeGroups.capacityType", ng.capacity_type,
+                      'prod must use "ON_DEMAND": a spot reclaim can take a broker and its zone\'s quorum')
+    if not ng.min_size <= ng.desired_size <= ng.max_size:
+        yield Problem("cluster.nodeGroups.desiredSize", ng.desired_size,
+                      f"must satisfy minSize ({ng.min_size}) <= desiredSize <= maxSize ({ng.max_size})")
+    if not _unique(c.fargate_namespaces):
+        yield Problem("cluster.fargateNamespaces", c.fargate_namespaces, "must be distinct namespace names")
+    if "kube-system" in c.fargate_namespaces:
+        yield Problem("cluster.fargateNamespaces", c.fargate_namespaces,
+                      "cannot select 'kube-system': CoreDNS, the EBS CSI node driver and istio-cni run on the "
+                      "managed node groups")
+
+
+def _kubernetes_version_message(version: str) -> str:
+    allowed = (", ".join(SUPPORTED_KUBERNETES_VERSIONS) + f" (in EKS standard support and supported by Istio "
+               f"{ISTIO_MINOR})")
+    release = EKS_RELEASES.get(version)
+    if release:
+        allowed += (f"; EKS standard support for {version} ends on {release.standard_support_ends.isoformat()}, "
+                    "then it costs $0.60/h instead of $0.10/h")
+    return "must be one of " + allowed
+
+
+@rule("mesh")
+def _mesh(p: Parsed) -> Iterator[Problem]:
+    m = p.mesh
+    if any(m.image_hub == h or m.image_hub.startswith(h + "/") for h in RETIRED_ISTIO_HUBS):
+        yield Problem("mesh.imageHub", m.image_hub,
+                      f"is retired by Istio (December 2026); use {ISTIO_IMAGE_HUB} or a mirror of it")
+    if p.prod and m.mtls_mode != "STRICT":
+        yield Problem("mesh.mtlsMode", m.mtls_mode, 'prod must use "STRICT"; PERMISSIVE is for migrating a dev mesh only')
+    if p.prod and m.istiod_replicas < 2:
+        yield Problem("mesh.istiodReplicas", m.istiod_replicas,
+                      "prod needs at least 2 so the injector survives a node loss")
+    if not _unique(m.namespaces):
+        yield Problem("mesh.namespaces", m.namespaces, "must be distinct Kubernetes namespace names")
+    yield from _cpu_limits("mesh.istiodResources", m.istiod_resources)
+
+
+def _cpu_limits(key: str, r: Resources) -> Iterator[Problem]:
+    if r.cpu_limit and parse_quantity(r.cpu_limit) < parse_quantity(r.cpu):
+        yield Problem(f"{key}.cpuLimit", r.cpu_limit, f"must be at least the cpu request ({r.cpu})")
+
+
+@rule("mesh", "kafka", "monitoring")
+def _namespaces(p: Parsed) -> Iterator[Problem]:
+    """Every component gets its own namespace, never one that Kubernetes, EKS or Istio owns."""
+    taken = {"istio-system": "Istio"}
+    for key, ns in (("kafka.namespace", p.kafka.namespace), ("monitoring.namespace", p.monitoring.namespace),
+                    *(("mesh.namespaces", n) for n in p.mesh.namespaces)):
+        if ns in taken:
+            yield Problem(key, ns, f"already used by {taken[ns]}; each component needs its own namespace")
+        elif ns in RESERVED_NAMESPACES or ns.startswith("kube-"):
+            yield Problem(key, ns, "is owned by Kubernetes, EKS or Istio; choose a namespace of your own")
+        taken.setdefault(ns, key)
+
+
+@rule("cluster", "mesh", "kafka", "monitoring")
+def _fargate(p: Parsed) -> Iterator[Problem]:
+    meshed = ("istio-system", p.kafka.namespace, p.monitoring.namespace, *p.mesh.namespaces)
+    for ns in p.cluster.fargate_namespaces:
         if ns in meshed:
-            s.fail("fargateNamespaces", fargate,
-                   f"cannot select {ns!r}: Fargate pods cannot run Istio sidecars (istio-init needs NET_ADMIN, "
-                   "istio-cni is a DaemonSet) and cannot mount EBS volumes; select only namespaces that are "
-                   f"neither meshed ({', '.join(meshed)}) nor need EBS")
-        elif ns == "kube-system":
-            s.fail("fargateNamespaces", fargate,
-                   "cannot select 'kube-system': CoreDNS, the EBS CSI node driver and istio-cni run on the "
-                   "managed node groups")
-    s.done()
-    return ClusterConfig(version, upgrade_policy, public, cidrs, admins, logs, retention, node_groups, fargate)
+            yield Problem("cluster.fargateNamespaces", p.cluster.fargate_namespaces,
+                          f"cannot select {ns!r}: Fargate pods cannot run Istio sidecars (istio-init needs NET_ADMIN, "
+                          "istio-cni is a DaemonSet) and cannot mount EBS volumes; select only namespaces that are "
+                          f"neither meshed ({', '.join(meshed)}) nor need EBS")
 
 
-def _storage(s: _Section, env: str) -> StorageConfig:
-    d = StorageConfig()
-    name = s.get("className", d.class_name, str, _is_namespace, "must be a DNS label such as gp3-encrypted")
-    reclaim = s.one_of("reclaimPolicy", d.reclaim_policy, ("Retain", "Delete"))
-    if env == "prod" and reclaim != "Retain":
-        s.fail("reclaimPolicy", reclaim, 'prod must use "Retain" so a deleted claim keeps the broker\'s data')
-    s.done()
-    return StorageConfig(name, reclaim)
+def _heap_bytes(heap: str) -> float:
+    return int(heap[:-1]) * (2**20 if heap[-1] in "mM" else 2**30)
 
 
-_HEAP = re.compile(r"^(\d+)([mMgG])$")
-_USER = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
-_TOPIC = re.compile(r"^[A-Za-z0-9._-]{1,249}$")
-_IMAGE = re.compile(r"^[a-z0-9]+(?:[._/-][a-z0-9]+)*:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
-CONTROLLER_DEFAULTS = KafkaRole(3, "10Gi", Resources("500m", "2Gi"), "1g")
-BROKER_DEFAULTS = KafkaRole(3, "100Gi", Resources("1", "4Gi"), "2g")
+@rule("kafka")
+def _kafka(p: Parsed) -> Iterator[Problem]:
+    k = p.kafka
+    if k.controllers.replicas not in ((3,) if p.prod else (1, 3)):
+        yield Problem("kafka.controllers.replicas", k.controllers.replicas,
+                      "must be 3 (a KRaft quorum that survives one loss); 1 is allowed in dev only")
+        return  # the rules below judge against a valid quorum
+    if p.prod and k.brokers.replicas < 3:
+        yield Problem("kafka.brokers.replicas", k.brokers.replicas,
+                      "prod needs at least 3 dedicated brokers (0 means combined controller+broker nodes, dev only)")
+        return
+    for role in ("controllers", "brokers"):
+        r: KafkaRole = getattr(k, role)
+        if r.replicas and _heap_bytes(r.heap) > parse_quantity(r.resources.memory) / 2:
+            yield Problem(f"kafka.{role}.heap", r.heap,
+                          f"must be at most half of resources.memory ({r.resources.memory}); the broker needs the "
+                          "rest for page cache and off-heap buffers")
+        yield from _cpu_limits(f"kafka.{role}.resources", r.resources)
+    brokers, rf, min_isr = k.broker_count, k.replication_factor, k.min_insync_replicas
+    if not 1 <= rf <= brokers:
+        yield Problem("kafka.replicationFactor", rf, f"must be from 1 to the broker count ({brokers})")
+        return
+    durability = [Problem("kafka.replicationFactor", rf, "prod needs 3 replicas so that a zone can be lost without "
+                                                         "losing data")] if p.prod and rf < 3 else []
+    if not durability and not 1 <= min_isr <= rf:
+        durability.append(Problem("kafka.minInsyncReplicas", min_isr, f"must be from 1 to replicationFactor ({rf})"))
+    elif not durability and p.prod and not 2 <= min_isr < rf:
+        durability.append(Problem(
+            "kafka.minInsyncReplicas", min_isr,
+            f"prod needs 2 <= minInsyncReplicas < replicationFactor ({rf}): an acknowledged write is on two "
+            "replicas, and one replica can be down without blocking producers"))
+    yield from durability
+    if p.prod and k.auto_create_topics:
+        yield Problem("kafka.autoCreateTopics", k.auto_create_topics,
+                      "prod must be false: a typo in a client would create a topic")
+    if p.prod and not k.rack_awareness:
+        yield Problem("kafka.rackAwareness", k.rack_awareness, "prod must spread each partition's replicas over zones")
+    if not _unique(k.client_users):
+        yield Problem("kafka.clientUsers", k.client_users, "must list at least one distinct user name")
+    if not _unique(k.client_namespaces) or not _unique(k.client_service_accounts):
+        yield Problem("kafka.clientNamespaces", k.client_namespaces, "must be distinct namespace names")
+    for key, image in (("kafka", k.images.kafka), ("jmxExporter", k.images.jmx_exporter)):
+        if image.rsplit(":", 1)[-1] == "latest":
+            yield Problem(f"kafka.images.{key}", image, "must pin a tag: 'latest' changes under a running cluster")
+        elif _names_a_registry(image):
+            yield Problem(f"kafka.images.{key}", image,
+                          "must not name a registry: the chart prefixes kafka.images.registry, so set that instead")
+    if not durability:  # topics are judged against the cluster's durability only once that is sound
+        yield from _topics(p, rf, min_isr)
 
 
-def _heap_bytes(heap: str) -> int:
-    number, unit = _HEAP.match(heap).groups()
-    return int(number) * (2**20 if unit in "mM" else 2**30)
-
-
-def _kafka_role(s: _Section, default: KafkaRole, minimum: int) -> KafkaRole:
-    replicas = s.get("replicas", default.replicas, int, lambda v: minimum <= v <= 30, f"must be from {minimum} to 30")
-    storage = s.get("storage", default.storage, str, lambda v: _is_quantity(v) and parse_quantity(v) >= 2**30,
-                    "must be a Kubernetes quantity of at least 1Gi, such as 100Gi")
-    resources = _resources(s.section("resources"), default.resources)
-    heap = s.get("heap", default.heap, str, lambda v: _HEAP.match(v) is not None and _heap_bytes(v) > 0,
-                 "must be a JVM size such as 1024m or 2g")
-    if _HEAP.match(heap) and _is_quantity(resources.memory) and _heap_bytes(heap) > parse_quantity(resources.memory) / 2:
-        s.fail("heap", heap, f"must be at most half of resources.memory ({resources.memory}); the broker needs the "
-                             "rest for page cache and off-heap buffers")
-    s.done()
-    return KafkaRole(replicas, storage, resources, heap)
-
-
-def _image(s: _Section, name: str, default: str) -> str:
-    image = s.get(name, default, str, lambda v: _IMAGE.match(v) is not None,
-                  "must be repository:tag with an explicit tag, such as bitnamilegacy/kafka:4.0.0-debian-12-r10")
-    if image.rsplit(":", 1)[-1] == "latest":
-        s.fail(name, image, "must pin a tag: 'latest' changes under a running cluster")
-    return image
-
-
-def _int_or_none(value: Any) -> int | None:
-    return int(value) if isinstance(value, str) and value.isdigit() else None
-
-
-def _topics(s: _Section, name: str, brokers: int, default_rf: int) -> tuple[Topic, ...]:
-    raw = s.get(name, [], _Items)
-    topics = []
-    for i, item in enumerate(raw):
-        t = _Section(item, f"{s.key}.{name}[{i}]", s.problems, seen=s.seen)
-        topic = t.get("name", "", str, lambda v: _TOPIC.match(v) is not None and v not in (".", ".."),
-                      "must be 1-249 characters of letters, digits, '.', '_' and '-'")
-        if "name" not in t.raw:
-            t.fail("name", None, "is required")
-        partitions = t.get("partitions", 3, int, lambda v: 1 <= v <= 10000, "must be from 1 to 10000")
-        rf = t.get("replicationFactor", default_rf, int)
-        if not 1 <= rf <= brokers:
-            t.fail("replicationFactor", rf, f"must be from 1 to the broker count ({brokers})")
-        config = t.get("config", {}, dict)
-        if _int_or_none(config.get("min.insync.replicas")) is not None and int(config["min.insync.replicas"]) > rf:
-            t.fail("config", config, f"min.insync.replicas must not exceed the topic's replicationFactor ({rf}): "
-                                     "no write could ever succeed")
-        t.done()
-        topics.append(Topic(topic, partitions, rf, config))
-    names = [t.name for t in topics]
+def _topics(p: Parsed, cluster_rf: int, cluster_min_isr: int) -> Iterator[Problem]:
+    k = p.kafka
+    names = [t.name for t in k.topics]
     if not _unique(tuple(names)):
-        s.fail(name, names, "topic names must be distinct")
-    return tuple(topics)
+        yield Problem("kafka.topics", names, "topic names must be distinct")
+    for i, t in enumerate(k.topics):
+        key = f"kafka.topics[{i}]"
+        if not 1 <= t.replication_factor <= k.broker_count:
+            yield Problem(f"{key}.replicationFactor", t.replication_factor,
+                          f"must be from 1 to the broker count ({k.broker_count})")
+            continue
+        if p.prod and t.replication_factor < cluster_rf:
+            yield Problem(f"{key}.replicationFactor", t.replication_factor,
+                          f"prod topics keep the cluster's replicationFactor ({cluster_rf}) or more")
+        unknown = sorted(set(t.config) - KAFKA_TOPIC_CONFIGS)
+        if unknown:
+            yield Problem(f"{key}.config", t.config, f"{', '.join(unknown)} is not a Kafka 4.0 topic setting")
+            continue
+        min_isr = t.config.get("min.insync.replicas")
+        if min_isr is not None and not min_isr.isdigit():
+            yield Problem(f"{key}.config", t.config, "min.insync.replicas must be a whole number")
+        elif min_isr is not None and int(min_isr) > t.replication_factor:
+            yield Problem(f"{key}.config", t.config, "min.insync.replicas must not exceed the topic's "
+                                                     f"replicationFactor ({t.replication_factor}): no write could "
+                                                     "ever succeed")
+        elif p.prod and min_isr is not None and int(min_isr) < cluster_min_isr:
+            yield Problem(f"{key}.config", t.config, f"prod topics keep min.insync.replicas >= {cluster_min_isr}: "
+                                                     "fewer would acknowledge writes a single loss can erase")
+        if t.config.get("unclean.leader.election.enable", "false").lower() != "false" and p.prod:
+            yield Problem(f"{key}.config", t.config, "prod topics must not enable unclean.leader.election.enable: "
+                                                     "it elects replicas that miss acknowledged writes")
 
 
-def _kafka(s: _Section, env: str, meshed: tuple[str, ...]) -> KafkaConfig:
-    prod = env == "prod"
-    namespace = _namespace(s, "kafka")
-    controllers = _kafka_role(s.section("controllers"), CONTROLLER_DEFAULTS, 1)
-    controller_count = controllers.replicas
-    if controller_count not in ((3,) if prod else (1, 3)):
-        s.fail("controllers.replicas", controller_count,
-               "must be 3 (a KRaft quorum that survives one loss); 1 is allowed in dev only")
-        controller_count = 3  # later rules judge against a valid quorum, so only the root cause is reported
-    brokers = _kafka_role(s.section("brokers"), BROKER_DEFAULTS, 0)
-    broker_count = brokers.replicas or controller_count
-    if prod and brokers.replicas < 3:
-        s.fail("brokers.replicas", brokers.replicas,
-               "prod needs at least 3 dedicated brokers (0 means combined controller+broker nodes, dev only)")
-        broker_count = 3
-
-    rf = s.get("replicationFactor", min(3, broker_count), int)
-    min_isr = s.get("minInsyncReplicas", max(1, min(2, rf - 1)), int)
-    if not 1 <= rf <= broker_count:
-        s.fail("replicationFactor", rf, f"must be from 1 to the broker count ({broker_count})")
-        rf = min(3, broker_count)
-    elif prod and rf < 3:
-        s.fail("replicationFactor", rf, "prod needs 3 replicas so that a zone can be lost without losing data")
-    elif not 1 <= min_isr <= rf:
-        s.fail("minInsyncReplicas", min_isr, f"must be from 1 to replicationFactor ({rf})")
-    elif prod and not 2 <= min_isr < rf:
-        s.fail("minInsyncReplicas", min_isr,
-               f"prod needs 2 <= minInsyncReplicas < replicationFactor ({rf}): an acknowledged write is on two "
-               "replicas, and one replica can be down without blocking producers")
-    auto_create = s.get("autoCreateTopics", False, bool)
-    if prod and auto_create:
-        s.fail("autoCreateTopics", auto_create, "prod must be false: a typo in a client would create a topic")
-    rack = s.get("rackAwareness", True, bool)
-    if prod and not rack:
-        s.fail("rackAwareness", rack, "prod must spread each partition's replicas over zones")
-
-    users = s.get("clientUsers", ("app",), list, lambda v: len(v) >= 1 and _unique(v) and all(map(_USER.match, v)),
-                  "must list at least one distinct user name of letters, digits, '.', '_' and '-' (the first one "
-                  "also provisions topics)")
-    client_namespaces = s.get("clientNamespaces", (), list, lambda v: _unique(v) and all(map(_is_namespace, v)),
-                              "must be distinct namespace names")
-    for ns in client_namespaces:
+@rule("kafka", "mesh")
+def _kafka_clients(p: Parsed) -> Iterator[Problem]:
+    meshed = ("istio-system", p.kafka.namespace, *p.mesh.namespaces)
+    for ns in p.kafka.client_namespaces:
         if ns not in meshed:
-            s.fail("clientNamespaces", client_namespaces,
-                   f"{ns!r} is not meshed: under STRICT mTLS only meshed clients can connect; add it to mesh.namespaces")
-    service_accounts = s.get(
-        "clientServiceAccounts", (), list,
-        lambda v: _unique(v) and all(len(p := x.split("/")) == 2 and all(map(_is_namespace, p)) for x in v),
-        'must be "namespace/serviceaccount" entries')
-
-    images_s = s.section("images")
-    images = KafkaImages(
-        registry=images_s.get("registry", KafkaImages.registry, str,
-                              lambda v: re.fullmatch(r"[a-z0-9.-]+(:\d+)?(/[a-z0-9._-]+)*", v) is not None,
-                              "must be a registry host such as docker.io or an ECR registry"),
-        kafka=_image(images_s, "kafka", KafkaImages.kafka),
-        jmx_exporter=_image(images_s, "jmxExporter", KafkaImages.jmx_exporter))
-    images_s.done()
-    topics = _topics(s, "topics", broker_count, rf)
-    s.done()
-    return KafkaConfig(controllers=controllers, brokers=brokers, replication_factor=rf, min_insync_replicas=min_isr,
-                       client_users=users, namespace=namespace, auto_create_topics=auto_create, rack_awareness=rack,
-                       client_namespaces=client_namespaces, client_service_accounts=service_accounts,
-                       images=images, topics=topics)
+            yield Problem("kafka.clientNamespaces", p.kafka.client_namespaces,
+                          f"{ns!r} is not meshed: under STRICT mTLS only meshed clients can connect; add it to "
+                          "mesh.namespaces")
 
 
-def _monitoring_component(s: _Section, default: MonitoringComponent, env: str) -> MonitoringComponent:
-    minimum = 2 if env == "prod" else 1
-    replicas = s.get("replicas", default.replicas, int, lambda v: minimum <= v <= 5,
-                     f"must be from {minimum} to 5" + (" (prod runs two, so one can be lost)" if minimum == 2 else ""))
-    storage = s.get("storage", default.storage, str, lambda v: _is_quantity(v) and parse_quantity(v) >= 2**30,
-                    "must be a Kubernetes quantity of at least 1Gi, such as 50Gi")
-    resources = _resources(s.section("resources"), default.resources)
-    s.done()
-    return MonitoringComponent(replicas, storage, resources)
+@rule("kafka", "network", "cluster")
+def _kafka_placement(p: Parsed) -> Iterator[Problem]:
+    """Prod places Kafka pods one per node (hard anti-affinity): each role must fit on the nodes that can exist."""
+    if not p.prod:
+        return
+    zones, ng = len(p.network.availability_zones), p.cluster.node_groups
+    for role in ("controllers", "brokers"):
+        replicas = getattr(p.kafka, role).replicas
+        if replicas > zones * ng.max_size:
+            yield Problem(f"kafka.{role}.replicas", replicas,
+                          f"prod runs one per node and at most {zones * ng.max_size} nodes can exist ({zones} zones "
+                          f"x cluster.nodeGroups.maxSize {ng.max_size})")
 
 
-def _monitoring(s: _Section, env: str) -> MonitoringConfig:
-    d = MonitoringConfig()
-    namespace = _namespace(s, d.namespace)
-    retention = s.get("retention", d.retention, str, lambda v: re.fullmatch(r"[1-9]\d*(h|d|w|y)", v) is not None,
-                      "must be a number with a unit, such as 36h, 15d, 4w or 1y")
-    prometheus = _monitoring_component(s.section("prometheus"), PROMETHEUS_DEFAULTS, env)
-    alertmanager = _monitoring_component(s.section("alertmanager"), ALERTMANAGER_DEFAULTS, env)
-    grafana = s.section("grafana")
-    grafana_resources = _resources(grafana.section("resources"), d.grafana_resources)
-    grafana.done()
-    s.done()
-    return MonitoringConfig(namespace, retention, prometheus, alertmanager, grafana_resources)
+@rule("monitoring", "network")
+def _monitoring(p: Parsed) -> Iterator[Problem]:
+    zones = len(p.network.availability_zones)
+    for key in ("prometheus", "alertmanager"):
+        component: MonitoringComponent = getattr(p.monitoring, key)
+        if p.prod and component.replicas < 2:
+            yield Problem(f"monitoring.{key}.replicas", component.replicas,
+                          "must be from 2 to 5 (prod runs two, so one can be lost)")
+        elif p.prod and component.replicas > zones:
+            yield Problem(f"monitoring.{key}.replicas", component.replicas,
+                          f"prod places one per zone (hard anti-affinity), and the stack has {zones} zones")
+        yield from _cpu_limits(f"monitoring.{key}.resources", component.resources)
+    yield from _cpu_limits("monitoring.grafana.resources", p.monitoring.grafana.resources)
 
 
-def _alert_receiver(s: _Section, is_secret: bool) -> AlertReceiver | None:
-    if not s.raw:
+@rule("storage")
+def _storage(p: Parsed) -> Iterator[Problem]:
+    if p.prod and p.storage.reclaim_policy != "Retain":
+        yield Problem("storage.reclaimPolicy", p.storage.reclaim_policy,
+                      'prod must use "Retain" so a deleted claim keeps the broker\'s data')
+
+
+@rule("alert_receiver")
+def _alert_receiver(p: Parsed) -> Iterator[Problem]:
+    r = p.alert_receiver
+    if r is None:
+        return
+    if f"{PROJECT}:alertReceiver" not in p.secret_keys:
+        yield Problem("alertReceiver.url", HIDDEN, "must be a secret, it carries the receiver's credentials; set it "
+                                                   "with: pulumi config set --secret --path alertReceiver.url <url>")
+    elif not r.url.startswith("https://"):
+        yield Problem("alertReceiver.url", HIDDEN, "must be an https:// URL")
+    if r.channel and r.type != "slack":
+        yield Problem("alertReceiver.channel", r.channel, 'is only used with type "slack"')
+
+
+# --------------------------------------------------------------------------- errors as lines
+
+HIDDEN = object()  # a value that is never shown
+_SECTIONS = {"network": NetworkConfig, "cluster": ClusterConfig, "storage": StorageConfig, "mesh": MeshConfig,
+             "kafka": KafkaConfig, "monitoring": MonitoringConfig, "alertReceiver": AlertReceiver}
+_TYPE_MESSAGES = {
+    "string_type": "must be a string", "int_type": "must be a whole number", "int_parsing": "must be a whole number",
+    "int_from_float": "must be a whole number", "bool_type": "must be true or false",
+    "bool_parsing": "must be true or false", "list_type": "must be a list", "tuple_type": "must be a list",
+    "dict_type": "must be a map of strings", "model_type": "must be an object", "model_attributes_type":
+    "must be an object", "missing": "is required", "string_too_short": "must not be empty",
+}
+
+
+def _show(value: Any) -> str:
+    if value is HIDDEN:
+        return "(not shown)"
+    return json.dumps(list(value) if isinstance(value, tuple) else value, default=str)
+
+
+def _key(loc: tuple) -> str:
+    key = ""
+    for part in loc:
+        key += f"[{part}]" if isinstance(part, int) else (f".{part}" if key else str(part))
+    return key
+
+
+def _dig(data: Any, *path: Any) -> Any:
+    for part in path:
+        if isinstance(data, dict) and part in data:
+            data = data[part]
+        elif isinstance(data, list) and isinstance(part, int) and part < len(data):
+            data = data[part]
+        else:
+            return None
+    return data
+
+
+def _int(value: Any, default: int | None) -> int | None:
+    if isinstance(value, bool):
+        return default
+    if isinstance(value, int) or (isinstance(value, float) and value.is_integer()):
+        return int(value)
+    if isinstance(value, str) and value.isdigit():
+        return int(value)
+    return default if value is None else None
+
+
+def _model_at(loc: tuple) -> type[BaseModel] | None:
+    """The model class that owns the key at `loc`, to list its allowed keys."""
+    model: Any = PlatformConfig
+    for part in loc[:-1]:
+        if isinstance(part, int):
+            continue
+        field = next((f for n, f in model.model_fields.items() if (f.alias or n) == part), None)
+        if field is None:
+            return None
+        candidates = [a for a in _flatten(field.annotation) if isinstance(a, type) and issubclass(a, BaseModel)]
+        if not candidates:
+            return None
+        model = candidates[0]
+    return model
+
+
+def _flatten(annotation: Any) -> Iterator[Any]:
+    yield annotation
+    for arg in getattr(annotation, "__args__", ()) or ():
+        yield from _flatten(arg)
+
+
+def _field_at(loc: tuple) -> Any:
+    model = _model_at(loc)
+    if model is None:
         return None
-    kind = s.one_of("type", "webhook", ("slack", "webhook"))
-    url = s.get("url", "", str)
-    hidden = f"{s.key}.url = (not shown)"  # the URL carries the receiver's credentials: never echo it
-    if "url" not in s.raw:
-        s.fail("url", None, "is required")
-    elif not is_secret:
-        s.problems.append(f"{hidden}: must be a secret, it carries the receiver's credentials; "
-                          f"set it with: pulumi config set --secret --path alertReceiver.url <url>")
-    elif not url.startswith("https://"):
-        s.problems.append(f"{hidden}: must be an https:// URL")
-    channel = s.get("channel", None, str, lambda v: v.startswith("#"), "must be a Slack channel such as #kafka-alerts")
-    if channel and kind != "slack":
-        s.fail("channel", channel, 'is only used with type "slack"')
-    s.done()
-    return AlertReceiver(kind, url, channel)
+    return next((f for n, f in model.model_fields.items() if (f.alias or n) == loc[-1]), None)
 
 
-def _namespace(s: _Section, default: str) -> str:
-    return s.get("namespace", default, str, _is_namespace, "must be a Kubernetes namespace name (a DNS label)")
+def _bounds(loc: tuple) -> str:
+    field = _field_at(loc)
+    low = high = None
+    for meta in getattr(field, "metadata", []):
+        low = getattr(meta, "ge", low)
+        high = getattr(meta, "le", high)
+    return f"must be from {low} to {high}" + (f" ({field.description})" if field and field.description else "")
+
+
+def _error_line(error: dict, raw: dict, secret: set[str]) -> str:
+    loc = tuple(error["loc"])
+    # an element's error carries its index or map key: name the list or map itself
+    inside = False
+    while len(loc) > 1 and error["type"] != "extra_forbidden" and (
+            isinstance(loc[-1], int) or loc[-1] not in _known(loc)):
+        loc, inside = loc[:-1], True
+    value = HIDDEN if loc and (loc[0] in SECRET_SECTIONS or f"{PROJECT}:{loc[0]}" in secret) else _dig(raw, *loc)
+    kind = error["type"]
+    if kind == "extra_forbidden":
+        model = _model_at(loc)
+        allowed = sorted((f.alias or n) for n, f in model.model_fields.items()
+                         if n not in LOADER_FIELDS) if model else []
+        message = "unknown key; allowed keys are " + ", ".join(allowed)
+    elif kind == "literal_error":
+        message = "must be one of " + error["ctx"]["expected"].replace("'", '"').replace(" or ", ", ")
+    elif kind in ("greater_than_equal", "less_than_equal"):
+        message = _bounds(loc)
+    elif kind in ("too_short", "too_long"):
+        field = _field_at(loc)
+        message = (f"must list at most {error['ctx'].get('max_length')}" if kind == "too_long"
+                   else "must list at least one") + (f" ({field.description})" if field and field.description else "")
+    elif kind == "value_error":
+        message = str(error["ctx"]["error"])
+        if loc == ("cluster", "kubernetesVersion"):
+            message = _kubernetes_version_message(str(value))
+    elif kind == "string_too_long":
+        message = f"must be at most {error['ctx']['max_length']} characters"
+    elif inside:
+        message = "must be " + _collection(loc)
+    else:
+        message = _TYPE_MESSAGES.get(kind, error["msg"])
+        if kind == "string_type" and loc == ("cluster", "kubernetesVersion"):
+            message += ' such as "1.36" (quote it: YAML reads 1.30 as the number 1.3)'
+    if kind == "missing":
+        return f"{PROJECT}:{_key(loc)} {message}" if len(loc) == 1 else f"{PROJECT}:{_key(loc)} = null: {message}"
+    return f"{PROJECT}:{_key(loc)} = {_show(value)}: {message}"
+
+
+def _collection(loc: tuple) -> str:
+    field = _field_at(loc)
+    annotation = str(getattr(field, "annotation", ""))
+    if annotation.startswith("dict"):
+        return "a map of strings"
+    return "a list of objects" if "Topic" in annotation else "a list of strings"
+
+
+def _known(loc: tuple) -> set[str]:
+    model = _model_at(loc)
+    return {(f.alias or n) for n, f in model.model_fields.items()} if model else set()
 
 
 # --------------------------------------------------------------------------- entry points
 
 
-
 def parse_config(raw: dict[str, Any], *, stack: str, region: str | None,
-                 secret_keys: set[str] | None = None, seen: set[str] | None = None) -> PlatformConfig:
+                 secret_keys: set[str] | None = None) -> PlatformConfig:
     """Build the validated model from raw values keyed without the project prefix."""
-    problems: list[str] = []
-    top = _Section(raw, PROJECT, problems, sep=":", seen=seen)
-
     if not region:
-        problems.append('aws:region is not set: set it in the stack file, e.g. "aws:region: us-east-1"')
-        raise ConfigError(problems)
-    env = top.one_of("environment", "", ENVIRONMENTS)
+        raise ConfigError(['aws:region is not set: set it in the stack file, e.g. "aws:region: us-east-1"'])
+    secret = set(secret_keys or ())
+    raw = {k: v for k, v in raw.items()}
+    problems: list[str] = []
     if "environment" not in raw:
         problems.append(f"{PROJECT}:environment is not set: must be one of " + ", ".join(ENVIRONMENTS))
-    protect = top.get("protect", True, bool)
-    if env == "prod" and not protect:
-        top.fail("protect", protect, "prod must protect its cluster and stateful resources")
-    tags = top.get("tags", {}, dict)
+    for name in LOADER_FIELDS:
+        if name in raw:
+            problems.append(f"{PROJECT}:{name} = {_show(raw.pop(name))}: unknown key; the {name} comes from Pulumi")
+    config: PlatformConfig | None = None
+    failed: set[str] = set()
+    try:
+        config = PlatformConfig.model_validate(raw)
+    except ValidationError as e:
+        for error in e.errors():
+            if error["type"] == "missing" and tuple(error["loc"]) == ("environment",):
+                continue  # said above
+            line = _error_line(error, raw, secret)
+            if not any(line.split(" ", 1)[0] == p.split(" ", 1)[0] for p in problems):  # one line per key
+                problems.append(line)
+            failed.add(str(error["loc"][0]))
 
-    mesh_s, kafka_s, mon_s = top.section("mesh"), top.section("kafka"), top.section("monitoring")
-    mesh = _mesh(mesh_s, env)
-    monitoring = _monitoring(mon_s, env)
-    receiver = _alert_receiver(top.section("alertReceiver"), f"{PROJECT}:alertReceiver" in (secret_keys or ()))
-    monitoring = replace(monitoring, alert_receiver=receiver)
-    kafka_namespace = kafka_s.raw.get("namespace", "kafka")
-    meshed = ("istio-system", kafka_namespace, monitoring.namespace, *mesh.namespaces)
-    taken = {"istio-system": "Istio", kafka_namespace: "kafka.namespace"}
-    for key, ns in (("monitoring.namespace", monitoring.namespace),
-                    *(("mesh.namespaces", n) for n in mesh.namespaces)):
-        if ns in taken:
-            problems.append(f"{PROJECT}:{key} = {_show(ns)}: already used by {taken[ns]}; each component needs its "
-                            "own namespace")
-        taken.setdefault(ns, key)
-
-    network = _network(top.section("network"), env, region)
-    cluster = _cluster(top.section("cluster"), env, meshed)
-    kafka = _kafka(kafka_s, env, meshed)
-    storage = _storage(top.section("storage"), env)
-    top.done()
+    # Semantic rules, on every section that parsed cleanly.
+    environment = raw.get("environment") if raw.get("environment") in ENVIRONMENTS else None
+    parsed = Parsed(environment=environment, region=region, secret_keys=frozenset(secret))
+    if config is not None:
+        for name in ("protect", "network", "cluster", "storage", "mesh", "kafka", "monitoring", "alert_receiver"):
+            setattr(parsed, name, getattr(config, name))
+    else:
+        if "protect" not in failed:
+            parsed.protect = PlatformConfig.model_fields["protect"].default if "protect" not in raw else \
+                _validated(bool, raw["protect"])
+        for alias, model in _SECTIONS.items():
+            if alias not in failed and (alias in raw or alias != "network"):
+                name = "alert_receiver" if alias == "alertReceiver" else alias
+                setattr(parsed, name, model.model_validate(raw.get(alias) or {}) if alias != "alertReceiver"
+                        else (AlertReceiver.model_validate(raw[alias]) if raw.get(alias) else None))
+    available = {k for k, v in vars(parsed).items() if v is not None}
+    for sections, check in RULES:
+        if all(s in available or s == "alert_receiver" for s in sections):
+            for problem in check(parsed):
+                value = HIDDEN if problem.key.split(".")[0] in SECRET_SECTIONS and problem.value is not HIDDEN \
+                    and problem.key.endswith(".url") else problem.value
+                problems.append(f"{PROJECT}:{problem.key} = {_show(value)}: {problem.allowed}")
     if problems:
         raise ConfigError(problems)
-    return PlatformConfig(stack=stack, region=region, environment=env, network=network, protect=protect,
-                          tags=tags, cluster=cluster, storage=storage, mesh=mesh, kafka=kafka,
-                          monitoring=monitoring)
+    assert config is not None
+    return config.model_copy(update={"stack": stack, "region": region})
+
+
+def _validated(kind: type, value: Any) -> Any:
+    from pydantic import TypeAdapter
+
+    try:
+        return TypeAdapter(kind).validate_python(value)
+    except ValidationError:
+        return None
+
+
+def support_warnings(config: PlatformConfig, today: date) -> list[str]:
+    """Warnings for a preview: the chosen Kubernetes version is close to the end of its standard support."""
+    version = config.cluster.kubernetes_version
+    ends = EKS_RELEASES[version].standard_support_ends
+    days = (ends - today).days
+    if days > SUPPORT_WARNING_DAYS:
+        return []
+    policy = ("EKS will then upgrade the control plane itself (upgradePolicy STANDARD)"
+              if config.cluster.upgrade_policy == "STANDARD" else "extended support then costs $0.60/h instead of $0.10/h")
+    return [f"{PROJECT}:cluster.kubernetesVersion = {json.dumps(version)}: EKS standard support ends on "
+            f"{ends.isoformat()} ({days} days); {policy}. Plan the upgrade to the next minor (README \"Upgrades\")."]
 
 
 def _project_keys() -> dict[str, Any]:
@@ -778,19 +1012,6 @@ def _project_config() -> dict[str, Any]:
         except (TypeError, ValueError):
             raw[name] = value  # plain strings such as `environment: dev`
     return raw
-
-
-def support_warnings(config: PlatformConfig, today: date) -> list[str]:
-    """Warnings for a preview: the chosen Kubernetes version is close to the end of its standard support."""
-    version = config.cluster.kubernetes_version
-    ends = EKS_RELEASES[version].standard_support_ends
-    days = (ends - today).days
-    if days > SUPPORT_WARNING_DAYS:
-        return []
-    policy = ("EKS will then upgrade the control plane itself (upgradePolicy STANDARD)"
-              if config.cluster.upgrade_policy == "STANDARD" else "extended support then costs $0.60/h instead of $0.10/h")
-    return [f"{PROJECT}:cluster.kubernetesVersion = {json.dumps(version)}: EKS standard support ends on "
-            f"{ends.isoformat()} ({days} days); {policy}. Plan the upgrade to the next minor (README \"Upgrades\")."]
 
 
 def load_config() -> PlatformConfig:

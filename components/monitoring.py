@@ -19,7 +19,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 import pulumi_random as random
 
-from .config import MonitoringComponent, MonitoringConfig, parse_quantity
+from .config import AlertReceiver, MonitoringComponent, MonitoringConfig, parse_quantity
 from .helm import pinned_release
 from .mesh import Mesh, custom_resource
 from .observability import istio_dashboard, kafka_alert_rules, kafka_dashboard
@@ -59,16 +59,17 @@ def receiver_config(receiver_type: str, channel: str | None) -> dict:
     return {"route": {"receiver": "default"}, "receivers": [{"name": "null"}, {"name": "default", **notify}]}
 
 
-def monitoring_values(cfg: MonitoringConfig, *, storage_class: str, spread_zones: bool) -> dict:
+def monitoring_values(cfg: MonitoringConfig, *, storage_class: str, spread_zones: bool,
+                      alert_receiver: AlertReceiver | None = None) -> dict:
     prometheus = cfg.prometheus
     # stop at 85% of the volume, so old data goes before the disk fills
     retention_size = f"{int(parse_quantity(prometheus.storage) * 0.85 / 2**30)}GiB"
     alertmanager_spec = {**_ha(cfg.alertmanager, spread_zones),
                          "storage": _volume(cfg.alertmanager.storage, storage_class)}
     alertmanager: dict = {"enabled": True, "alertmanagerSpec": alertmanager_spec}
-    if cfg.alert_receiver:
+    if alert_receiver:
         alertmanager_spec["secrets"] = [RECEIVER_SECRET]
-        alertmanager["config"] = receiver_config(cfg.alert_receiver.type, cfg.alert_receiver.channel)
+        alertmanager["config"] = receiver_config(alert_receiver.type, alert_receiver.channel)
     return {
         "crds": {"enabled": False},  # installed and upgraded by the prometheus-operator-crds release
         # EKS runs the control plane: there is nothing of it to scrape
@@ -156,6 +157,7 @@ def kafka_prometheus_rule(namespace: str, kafka_namespace: str, brokers: int) ->
 @dataclass(frozen=True)
 class MonitoringArgs:
     config: MonitoringConfig
+    alert_receiver: AlertReceiver | None  # none: alerts show in Alertmanager's UI only
     mesh: Mesh
     storage_class: pulumi.Input[str]
     kafka_namespace: str
@@ -181,10 +183,10 @@ class Monitoring(pulumi.ComponentResource):
         secrets = [k8s.core.v1.Secret(
             f"{name}-grafana-admin", metadata={"name": GRAFANA_SECRET, "namespace": ns},
             string_data={"admin-user": "admin", "admin-password": password.result}, opts=in_namespace)]
-        if cfg.alert_receiver:
+        if args.alert_receiver:
             secrets.append(k8s.core.v1.Secret(
                 f"{name}-alert-receiver", metadata={"name": RECEIVER_SECRET, "namespace": ns},
-                string_data={"url": pulumi.Output.secret(cfg.alert_receiver.url)}, opts=in_namespace))
+                string_data={"url": pulumi.Output.secret(args.alert_receiver.url)}, opts=in_namespace))
 
         # take_ownership: on a stack that ran the stack chart's crds/ directory, the CRDs exist without
         # Helm's ownership labels, and Helm would refuse to install over them.
@@ -192,7 +194,7 @@ class Monitoring(pulumi.ComponentResource):
                               values=CRDS_VALUES, take_ownership=True,
                               opts=pulumi.ResourceOptions(parent=self, depends_on=[namespace], protect=args.protect))
         values = pulumi.Output.from_input(args.storage_class).apply(lambda storage_class: monitoring_values(
-            cfg, storage_class=storage_class, spread_zones=args.spread_zones))
+            cfg, storage_class=storage_class, spread_zones=args.spread_zones, alert_receiver=args.alert_receiver))
         release = pinned_release(
             f"{name}-release", KUBE_PROMETHEUS_STACK, release=RELEASE, namespace=ns, values=values, timeout=900,
             # the operator needs its CRDs; the secrets are mounted by name, so pods would wait on them forever

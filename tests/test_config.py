@@ -248,6 +248,52 @@ BAD_INPUTS = {
                                    "kafka-platform:kafka.topics[0].config", "must not exceed the topic's "
                                    "replicationFactor (2)"),
     "no_region": ("dev", {"aws:region": DELETE}, "aws:region", "is not set"),
+    # semantic rules: values that type-check but mean something else in Kubernetes, AWS, Istio or Kafka
+    "memory_in_millibytes": ("prod", {"kafka.brokers.resources.memory": "8192m"},
+                             "kafka-platform:kafka.brokers.resources.memory", "thousandths of a byte"),
+    "cpu_in_bytes": ("dev", {"mesh.istiodResources.cpu": "2Gi"}, "kafka-platform:mesh.istiodResources.cpu",
+                     "not bytes"),
+    "volume_beyond_gp3": ("prod", {"kafka.brokers.storage": "20Ti"}, "kafka-platform:kafka.brokers.storage",
+                          "at most 16Ti"),
+    "kafka_in_kube_system": ("dev", {"kafka.namespace": "kube-system"}, "kafka-platform:kafka.namespace",
+                             "owned by Kubernetes, EKS or Istio"),
+    "monitoring_in_default": ("dev", {"monitoring.namespace": "default"}, "kafka-platform:monitoring.namespace",
+                              "owned by Kubernetes, EKS or Istio"),
+    "meshed_kube_public": ("dev", {"mesh.namespaces": ["kube-public"]}, "kafka-platform:mesh.namespaces",
+                           "owned by Kubernetes, EKS or Istio"),
+    "prod_more_prometheus_than_zones": ("prod", {"monitoring.prometheus.replicas": 4},
+                                        "kafka-platform:monitoring.prometheus.replicas", "one per zone"),
+    "prod_more_brokers_than_nodes": ("prod", {"kafka.brokers.replicas": 13}, "kafka-platform:kafka.brokers.replicas",
+                                     "at most 12 nodes can exist"),
+    "prod_topic_min_isr_below_cluster": ("prod", {"kafka.topics": [{"name": "orders",
+                                                                    "config": {"min.insync.replicas": "1"}}]},
+                                         "kafka-platform:kafka.topics[0].config", "min.insync.replicas >= 2"),
+    "prod_topic_unclean_election": ("prod", {"kafka.topics": [{"name": "orders", "config": {
+        "unclean.leader.election.enable": "true"}}]}, "kafka-platform:kafka.topics[0].config",
+        "must not enable unclean.leader.election.enable"),
+    "prod_topic_fewer_replicas": ("prod", {"kafka.topics": [{"name": "orders", "replicationFactor": 2}]},
+                                  "kafka-platform:kafka.topics[0].replicationFactor", "cluster's replicationFactor (3)"),
+    "topic_setting_typo": ("dev", {"kafka.topics": [{"name": "orders", "config": {"retention.msec": "1000"}}]},
+                           "kafka-platform:kafka.topics[0].config", "retention.msec is not a Kafka 4.0 topic setting"),
+    "prod_cidrs_cover_the_internet": ("prod", {"cluster.publicAccessCidrs": ["0.0.0.0/1", "128.0.0.0/1"]},
+                                      "kafka-platform:cluster.publicAccessCidrs", "cover 0.0.0.0/0"),
+    "image_with_a_registry": ("dev", {"kafka.images.kafka": "docker.io/bitnamilegacy/kafka:4.0.0-debian-12-r10"},
+                              "kafka-platform:kafka.images.kafka", "must not name a registry"),
+    "aws_tag_prefix": ("dev", {"tags": {"aws:owner": "me"}}, "kafka-platform:tags", "not start with aws:"),
+    "stack_set_in_config": ("dev", {"stack": "prod"}, "kafka-platform:stack", "comes from Pulumi"),
+    # wrong types get the standard message, never a traceback
+    "kubernetes_version_as_number": ("dev", {"cluster.kubernetesVersion": 1.35},
+                                     "kafka-platform:cluster.kubernetesVersion", "quote it"),
+    "image_hub_as_number": ("dev", {"mesh.imageHub": 5}, "kafka-platform:mesh.imageHub", "must be a string"),
+    "topics_as_a_string": ("dev", {"kafka.topics": "events"}, "kafka-platform:kafka.topics", "must be a list"),
+    "zones_as_a_string": ("dev", {"network.availabilityZones": "us-east-1a"},
+                          "kafka-platform:network.availabilityZones", "must be a list"),
+    "role_as_a_number": ("dev", {"kafka.controllers": 3}, "kafka-platform:kafka.controllers", "must be an object"),
+    "tags_as_a_list": ("dev", {"tags": ["owner"]}, "kafka-platform:tags", "must be a map of strings"),
+    "zone_as_a_number": ("dev", {"network.availabilityZones": ["us-east-1a", 7]},
+                         "kafka-platform:network.availabilityZones", "a list of strings"),
+    "replicas_as_a_list": ("dev", {"mesh.istiodReplicas": [1]}, "kafka-platform:mesh.istiodReplicas",
+                           "a whole number"),
 }
 
 
@@ -274,7 +320,7 @@ def test_a_receiver_url_is_never_echoed_in_the_error(url, secrets):
 def test_a_secret_receiver_url_is_accepted():
     cfg = load_stack_config("prod", {"alertReceiver": {"type": "slack", "url": "https://hooks.slack.com/services/x",
                                                        "channel": "#kafka"}}, secrets=("alertReceiver",))
-    assert cfg.monitoring.alert_receiver.type == "slack"
+    assert cfg.alert_receiver.type == "slack"
 
 
 def test_nothing_is_registered_before_a_config_error(monkeypatch):
@@ -320,3 +366,32 @@ def test_fargate_may_select_an_unmeshed_namespace():
 
 def test_dev_may_relax_mtls_for_a_migration():
     assert load_stack_config("dev", {"mesh.mtlsMode": "PERMISSIVE"}).mesh.mtls_mode == "PERMISSIVE"
+
+
+def test_a_secret_is_never_echoed_even_under_a_misspelt_key():
+    with pytest.raises(ConfigError) as err:
+        load_stack_config("prod", {"alertReceiver": {"type": "webhook", "urll": "https://hooks.example.com/token"}},
+                          secrets=("alertReceiver",))
+    assert "hooks.example.com/token" not in str(err.value)
+    assert any(p.startswith("kafka-platform:alertReceiver.urll = (not shown): unknown key") for p in err.value.problems)
+
+
+def test_dependent_rules_stay_quiet_when_their_root_is_wrong():
+    # the broker count is wrong, so RF, min ISR, topics and placement are not judged against it
+    with pytest.raises(ConfigError) as err:
+        load_stack_config("prod", {"kafka.brokers.replicas": "three", "kafka.topics": [{"name": "a", "partitions": 1}]})
+    assert [p.split(" ")[0] for p in err.value.problems] == ["kafka-platform:kafka.brokers.replicas"]
+
+
+def test_problems_in_different_sections_are_reported_together_with_type_errors():
+    with pytest.raises(ConfigError) as err:
+        load_stack_config("prod", {"mesh.istiodReplicas": "two", "storage.reclaimPolicy": "Delete",
+                                   "network.natGateways": "single"})
+    assert sorted(p.split(" ")[0] for p in err.value.problems) == [
+        "kafka-platform:mesh.istiodReplicas", "kafka-platform:network.natGateways", "kafka-platform:storage.reclaimPolicy"]
+
+
+def test_the_config_is_immutable():
+    cfg = load_stack_config("prod")
+    with pytest.raises(ValueError):
+        cfg.kafka.replication_factor = 1

@@ -1,31 +1,66 @@
-"""The README's configuration reference must list exactly the keys the config model reads."""
+"""The README's configuration reference and the stack files' JSON Schema come from the config model."""
 
-import re
+import copy
+import json
 
-from conftest import ROOT, stack_config
+import jsonschema
+import pytest
+import yaml
+from conftest import ROOT
 
-from components.config import parse_config
-
-
-def documented_keys() -> set[str]:
-    text = (ROOT / "README.md").read_text()
-    section = text.split("## Configuration reference", 1)[1].split("\n## ", 1)[0]
-    return {m.group(1) for m in re.finditer(r"^\| `([\w.:\[\]]+)` \|", section, re.M)}
+from components import config_docs
 
 
-def read_keys() -> set[str]:
-    raw = {k.split(":", 1)[1]: v for k, v in stack_config("prod").items() if k.startswith("kafka-platform:")}
-    raw["network"]["existingVpc"] = {"vpcId": "vpc-0123456789abcdef0", "publicSubnetIds": [],
-                                     "privateSubnetIds": ["subnet-0123456789abcdef0", "subnet-0123456789abcdef1",
-                                                          "subnet-0123456789abcdef2"]}
-    raw["alertReceiver"] = {"type": "slack", "url": "https://hooks.slack.com/services/x", "channel": "#kafka"}
-    seen: set[str] = set()
-    parse_config(raw, stack="prod", region="us-east-1", secret_keys={"kafka-platform:alertReceiver"}, seen=seen)
-    return {re.sub(r"\[\d+\]", "[]", k.removeprefix("kafka-platform:")) for k in seen} | {"aws:region"}
+def test_reference_and_schema_are_generated_from_the_current_model():
+    # stale when a default, rule or key changed in components/config.py: python -m components.config_docs
+    assert config_docs.main(["--check"]) == 0
 
 
-def test_readme_documents_every_config_key_and_no_other():
-    assert documented_keys() == read_keys()
+def test_every_key_has_a_type_a_default_and_a_rule():
+    rows = list(config_docs.rows())
+    assert len(rows) > 70
+    assert all(row["type"] and row["default"] and row["rule"] for row in rows), [
+        row["key"] for row in rows if not row["rule"]]
+
+
+def test_a_hand_edited_reference_is_stale():
+    readme = (ROOT / "README.md").read_text()
+    edited = readme.replace("| `cluster.nodeGroups.maxSize` | integer | `3` |", "| `cluster.nodeGroups.maxSize` | integer | `5` |")
+    assert edited != readme and config_docs.readme_text(edited) == readme
+
+
+def schema():
+    return json.loads((ROOT / "schema" / "stack-config.schema.json").read_text())
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_each_stack_file_points_editors_at_the_schema_and_validates(stack):
+    text = (ROOT / f"Pulumi.{stack}.yaml").read_text()
+    assert text.splitlines()[0] == "# yaml-language-server: $schema=./schema/stack-config.schema.json"
+    jsonschema.validate(yaml.safe_load(text), schema())
+
+
+@pytest.mark.parametrize("path,value", [
+    (("kafka-platform:network", "natGateway"), "single"),           # a typo in a section
+    (("kafka-platform:netwrok",), {}),                              # a typo in a top-level key
+    (("kafka-platform:kafka", "controllers", "replica"), 3),        # a typo in a nested object
+    (("kafka-platform:mesh", "mtlsMode"), "strict"),                # not one of the allowed values
+])
+def test_the_schema_flags_what_an_editor_should_underline(path, value):
+    doc = yaml.safe_load((ROOT / "Pulumi.dev.yaml").read_text())
+    node = doc["config"]
+    for part in path[:-1]:
+        node = node[part]
+    node[path[-1]] = value
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(doc, schema())
+
+
+def test_the_schema_accepts_pulumi_secrets_and_other_namespaces():
+    doc = copy.deepcopy(yaml.safe_load((ROOT / "Pulumi.prod.yaml").read_text()))
+    doc["config"]["kafka-platform:alertReceiver"] = {"type": "slack", "channel": "#kafka", "url": {"secure": "v1:abc"}}
+    doc["config"]["kubernetes:enableServerSideApply"] = True
+    jsonschema.validate(doc, schema())
 
 
 def test_readme_test_command_is_what_ci_runs():

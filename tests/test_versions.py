@@ -4,7 +4,7 @@ from datetime import date, timedelta
 
 import pulumi
 import pytest
-from conftest import load_stack_config, run_stack
+from conftest import DELETE, load_stack_config, run_stack
 
 import components.config as config_module
 from components import versions
@@ -39,7 +39,7 @@ def test_offered_kubernetes_versions_are_in_standard_support_and_supported_by_is
 
 def test_default_kubernetes_version_has_the_longest_standard_support():
     assert versions.DEFAULT_KUBERNETES_VERSION == "1.36"
-    assert load_stack_config("prod", {"cluster.kubernetesVersion": None}).cluster.kubernetes_version == "1.36"
+    assert load_stack_config("prod", {"cluster.kubernetesVersion": DELETE}).cluster.kubernetes_version == "1.36"
 
 
 def test_no_istio_artifact_comes_from_a_retired_host():
