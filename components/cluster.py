@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import pulumi
@@ -65,8 +66,8 @@ def irsa_trust_policy(oidc_provider_arn: str, oidc_issuer: str, subject: str) ->
 class ClusterArgs:
     config: PlatformConfig
     vpc_id: pulumi.Input[str]
-    public_subnet_ids: list[pulumi.Input[str]]
-    private_subnet_ids: list[pulumi.Input[str]]  # one per zone, in config order
+    public_subnet_ids: Sequence[pulumi.Input[str]]
+    private_subnet_ids: Sequence[pulumi.Input[str]]  # one per zone, in config order
 
 
 class Cluster(pulumi.ComponentResource):
@@ -213,7 +214,7 @@ class Cluster(pulumi.ComponentResource):
         return role
 
     def _node_groups(self, name: str, cfg: PlatformConfig, cluster: eks.Cluster,
-                     private_subnet_ids: list[pulumi.Input[str]], tags: dict[str, str]) -> list[pulumi.Resource]:
+                     private_subnet_ids: Sequence[pulumi.Input[str]], tags: dict[str, str]) -> list[pulumi.Resource]:
         """One managed node group per zone: a broker can only come back in the zone that holds its volume."""
         ng = cfg.cluster.node_groups
         role = self._role(f"{name}-nodes", assume_role_policy("ec2.amazonaws.com"), NODE_POLICIES, tags)
@@ -230,8 +231,8 @@ class Cluster(pulumi.ComponentResource):
             tag_specifications=[aws.ec2.LaunchTemplateTagSpecificationArgs(
                 resource_type="instance", tags={**tags, "Name": f"{cfg.name}-node"})],
             tags=tags, opts=pulumi.ResourceOptions(parent=self))
-        groups = []
-        for zone, subnet_id in zip(cfg.network.availability_zones, private_subnet_ids):
+        groups: list[pulumi.Resource] = []
+        for zone, subnet_id in zip(cfg.network.availability_zones, private_subnet_ids, strict=True):
             groups.append(eks.ManagedNodeGroup(
                 f"{name}-{zone}",
                 cluster=cluster,
@@ -252,7 +253,7 @@ class Cluster(pulumi.ComponentResource):
                 opts=pulumi.ResourceOptions(parent=self)))
         return groups
 
-    def _fargate(self, name: str, cfg: PlatformConfig, private_subnet_ids: list[pulumi.Input[str]],
+    def _fargate(self, name: str, cfg: PlatformConfig, private_subnet_ids: Sequence[pulumi.Input[str]],
                  tags: dict[str, str], depends_on: list[pulumi.Resource]) -> None:
         role = self._role(f"{name}-fargate", assume_role_policy("eks-fargate-pods.amazonaws.com"),
                           ["AmazonEKSFargatePodExecutionRolePolicy"], tags)

@@ -11,15 +11,27 @@ and `schema/stack-config.schema.json` are generated from these models (`python -
 
 from __future__ import annotations
 
+import inspect
 import ipaddress
 import json
 import re
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date
-from typing import Annotated, Any, Callable, Iterator, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, ValidationError, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    TypeAdapter,
+    ValidationError,
+    model_validator,
+)
 from pydantic.alias_generators import to_camel
+from pydantic_core import ErrorDetails
 
 from .versions import (
     DEFAULT_KUBERNETES_VERSION,
@@ -37,7 +49,8 @@ from .versions import (
 PROJECT = "kafka-platform"
 ENVIRONMENTS = ("dev", "prod")
 MAX_AVAILABILITY_ZONES = 4  # the VPC is carved into 8 equal blocks: 4 private + 4 public
-CLUSTER_LOG_TYPES = ("api", "audit", "authenticator", "controllerManager", "scheduler")
+LogType = Literal["api", "audit", "authenticator", "controllerManager", "scheduler"]
+CLUSTER_LOG_TYPES: tuple[LogType, ...] = ("api", "audit", "authenticator", "controllerManager", "scheduler")
 CLOUDWATCH_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192,
                              2557, 2922, 3288, 3653)
 # Namespaces Kubernetes, EKS and Istio already own: a component placed there shares their RBAC, quotas and
@@ -230,7 +243,7 @@ class ClusterConfig(Model):
                                                   "must be IAM role names (not ARNs), e.g. KafkaPlatformAdmin")],
                             ...] = Field(
         (), description="IAM role *names* that get cluster-admin besides the creator; ARNs are built at run time")
-    log_types: tuple[Literal["api", "audit", "authenticator", "controllerManager", "scheduler"], ...] = Field(
+    log_types: tuple[LogType, ...] = Field(
         CLUSTER_LOG_TYPES, description="control-plane logs to CloudWatch; prod keeps `audit`")
     log_retention_days: int = Field(90, description="a CloudWatch retention value: "
                                                     + ", ".join(map(str, CLOUDWATCH_RETENTION_DAYS)))
@@ -471,49 +484,39 @@ class Problem:
     allowed: str
 
 
-@dataclass
-class Parsed:
-    """What parsed cleanly: each rule reads only these, and runs only when its sections are all here."""
+@dataclass(frozen=True)
+class Context:
+    """What every rule may read besides its sections: the environment comes from the model's own key."""
 
     environment: str | None
     region: str
     secret_keys: frozenset[str]
-    protect: bool | None = None
-    network: NetworkConfig | None = None
-    cluster: ClusterConfig | None = None
-    storage: StorageConfig | None = None
-    mesh: MeshConfig | None = None
-    kafka: KafkaConfig | None = None
-    monitoring: MonitoringConfig | None = None
-    alert_receiver: AlertReceiver | None = None
-    has_alert_receiver: bool = False
 
     @property
     def prod(self) -> bool:
         return self.environment == "prod"
 
 
-Rule = Callable[[Parsed], Iterator[Problem]]
+Rule = Callable[..., Iterator[Problem]]
 RULES: list[tuple[tuple[str, ...], Rule]] = []
 
 
-def rule(*sections: str) -> Callable[[Rule], Rule]:
-    """Register a semantic rule that reads these sections (it stays quiet while any of them is invalid)."""
-    def register(fn: Rule) -> Rule:
-        RULES.append((sections, fn))
-        return fn
-    return register
+def rule(fn: Rule) -> Rule:
+    """Register a semantic rule. Its parameters after the context name the sections it reads; it runs only
+    when every one of them parsed cleanly, so it never piles onto a root cause reported already."""
+    RULES.append((tuple(inspect.signature(fn).parameters)[1:], fn))
+    return fn
 
 
-@rule("protect")
-def _protect(p: Parsed) -> Iterator[Problem]:
-    if p.prod and not p.protect:
-        yield Problem("protect", p.protect, "prod must protect its cluster and stateful resources")
+@rule
+def _protect(p: Context, protect: bool) -> Iterator[Problem]:
+    if p.prod and not protect:
+        yield Problem("protect", protect, "prod must protect its cluster and stateful resources")
 
 
-@rule("network")
-def _zones(p: Parsed) -> Iterator[Problem]:
-    n = p.network
+@rule
+def _zones(p: Context, network: NetworkConfig) -> Iterator[Problem]:
+    n = network
     zones, region = n.availability_zones, p.region
     if not _unique(zones) or not all(z.startswith(region) and len(z) == len(region) + 1 for z in zones):
         yield Problem("network.availabilityZones", zones,
@@ -536,9 +539,9 @@ def _zones(p: Parsed) -> Iterator[Problem]:
                           f"needs exactly one private subnet per availability zone ({len(zones)}), in the same order")
 
 
-@rule("cluster")
-def _cluster(p: Parsed) -> Iterator[Problem]:
-    c, ng = p.cluster, p.cluster.node_groups
+@rule
+def _cluster(p: Context, cluster: ClusterConfig) -> Iterator[Problem]:
+    c, ng = cluster, cluster.node_groups
     if c.public_access_cidrs and not c.endpoint_public_access:
         yield Problem("cluster.publicAccessCidrs", c.public_access_cidrs,
                       "must be empty when endpointPublicAccess is false")
@@ -585,9 +588,9 @@ def _kubernetes_version_message(version: str) -> str:
     return "must be one of " + allowed
 
 
-@rule("mesh")
-def _mesh(p: Parsed) -> Iterator[Problem]:
-    m = p.mesh
+@rule
+def _mesh(p: Context, mesh: MeshConfig) -> Iterator[Problem]:
+    m = mesh
     if any(m.image_hub == h or m.image_hub.startswith(h + "/") for h in RETIRED_ISTIO_HUBS):
         yield Problem("mesh.imageHub", m.image_hub,
                       f"is retired by Istio (December 2026); use {ISTIO_IMAGE_HUB} or a mirror of it")
@@ -606,12 +609,12 @@ def _cpu_limits(key: str, r: Resources) -> Iterator[Problem]:
         yield Problem(f"{key}.cpuLimit", r.cpu_limit, f"must be at least the cpu request ({r.cpu})")
 
 
-@rule("mesh", "kafka", "monitoring")
-def _namespaces(p: Parsed) -> Iterator[Problem]:
+@rule
+def _namespaces(p: Context, mesh: MeshConfig, kafka: KafkaConfig, monitoring: MonitoringConfig) -> Iterator[Problem]:
     """Every component gets its own namespace, never one that Kubernetes, EKS or Istio owns."""
     taken = {"istio-system": "Istio"}
-    for key, ns in (("kafka.namespace", p.kafka.namespace), ("monitoring.namespace", p.monitoring.namespace),
-                    *(("mesh.namespaces", n) for n in p.mesh.namespaces)):
+    for key, ns in (("kafka.namespace", kafka.namespace), ("monitoring.namespace", monitoring.namespace),
+                    *(("mesh.namespaces", n) for n in mesh.namespaces)):
         if ns in taken:
             yield Problem(key, ns, f"already used by {taken[ns]}; each component needs its own namespace")
         elif ns in RESERVED_NAMESPACES or ns.startswith("kube-"):
@@ -619,12 +622,13 @@ def _namespaces(p: Parsed) -> Iterator[Problem]:
         taken.setdefault(ns, key)
 
 
-@rule("cluster", "mesh", "kafka", "monitoring")
-def _fargate(p: Parsed) -> Iterator[Problem]:
-    meshed = ("istio-system", p.kafka.namespace, p.monitoring.namespace, *p.mesh.namespaces)
-    for ns in p.cluster.fargate_namespaces:
+@rule
+def _fargate(p: Context, cluster: ClusterConfig, mesh: MeshConfig, kafka: KafkaConfig,
+             monitoring: MonitoringConfig) -> Iterator[Problem]:
+    meshed = ("istio-system", kafka.namespace, monitoring.namespace, *mesh.namespaces)
+    for ns in cluster.fargate_namespaces:
         if ns in meshed:
-            yield Problem("cluster.fargateNamespaces", p.cluster.fargate_namespaces,
+            yield Problem("cluster.fargateNamespaces", cluster.fargate_namespaces,
                           f"cannot select {ns!r}: Fargate pods cannot run Istio sidecars (istio-init needs NET_ADMIN, "
                           "istio-cni is a DaemonSet) and cannot mount EBS volumes; select only namespaces that are "
                           f"neither meshed ({', '.join(meshed)}) nor need EBS")
@@ -634,9 +638,9 @@ def _heap_bytes(heap: str) -> float:
     return int(heap[:-1]) * (2**20 if heap[-1] in "mM" else 2**30)
 
 
-@rule("kafka")
-def _kafka(p: Parsed) -> Iterator[Problem]:
-    k = p.kafka
+@rule
+def _kafka(p: Context, kafka: KafkaConfig) -> Iterator[Problem]:
+    k = kafka
     if k.controllers.replicas not in ((3,) if p.prod else (1, 3)):
         yield Problem("kafka.controllers.replicas", k.controllers.replicas,
                       "must be 3 (a KRaft quorum that survives one loss); 1 is allowed in dev only")
@@ -682,11 +686,10 @@ def _kafka(p: Parsed) -> Iterator[Problem]:
             yield Problem(f"kafka.images.{key}", image,
                           "must not name a registry: the chart prefixes kafka.images.registry, so set that instead")
     if not durability:  # topics are judged against the cluster's durability only once that is sound
-        yield from _topics(p, rf, min_isr)
+        yield from _topics(p, k, rf, min_isr)
 
 
-def _topics(p: Parsed, cluster_rf: int, cluster_min_isr: int) -> Iterator[Problem]:
-    k = p.kafka
+def _topics(p: Context, k: KafkaConfig, cluster_rf: int, cluster_min_isr: int) -> Iterator[Problem]:
     names = [t.name for t in k.topics]
     if not _unique(tuple(names)):
         yield Problem("kafka.topics", names, "topic names must be distinct")
@@ -718,35 +721,35 @@ def _topics(p: Parsed, cluster_rf: int, cluster_min_isr: int) -> Iterator[Proble
                                                      "it elects replicas that miss acknowledged writes")
 
 
-@rule("kafka", "mesh")
-def _kafka_clients(p: Parsed) -> Iterator[Problem]:
-    meshed = ("istio-system", p.kafka.namespace, *p.mesh.namespaces)
-    for ns in p.kafka.client_namespaces:
+@rule
+def _kafka_clients(p: Context, kafka: KafkaConfig, mesh: MeshConfig) -> Iterator[Problem]:
+    meshed = ("istio-system", kafka.namespace, *mesh.namespaces)
+    for ns in kafka.client_namespaces:
         if ns not in meshed:
-            yield Problem("kafka.clientNamespaces", p.kafka.client_namespaces,
+            yield Problem("kafka.clientNamespaces", kafka.client_namespaces,
                           f"{ns!r} is not meshed: under STRICT mTLS only meshed clients can connect; add it to "
                           "mesh.namespaces")
 
 
-@rule("kafka", "network", "cluster")
-def _kafka_placement(p: Parsed) -> Iterator[Problem]:
+@rule
+def _kafka_placement(p: Context, kafka: KafkaConfig, network: NetworkConfig, cluster: ClusterConfig) -> Iterator[Problem]:
     """Prod places Kafka pods one per node (hard anti-affinity): each role must fit on the nodes that can exist."""
     if not p.prod:
         return
-    zones, ng = len(p.network.availability_zones), p.cluster.node_groups
+    zones, ng = len(network.availability_zones), cluster.node_groups
     for role in ("controllers", "brokers"):
-        replicas = getattr(p.kafka, role).replicas
+        replicas = getattr(kafka, role).replicas
         if replicas > zones * ng.max_size:
             yield Problem(f"kafka.{role}.replicas", replicas,
                           f"prod runs one per node and at most {zones * ng.max_size} nodes can exist ({zones} zones "
                           f"x cluster.nodeGroups.maxSize {ng.max_size})")
 
 
-@rule("monitoring", "network")
-def _monitoring(p: Parsed) -> Iterator[Problem]:
-    zones = len(p.network.availability_zones)
+@rule
+def _monitoring(p: Context, monitoring: MonitoringConfig, network: NetworkConfig) -> Iterator[Problem]:
+    zones = len(network.availability_zones)
     for key in ("prometheus", "alertmanager"):
-        component: MonitoringComponent = getattr(p.monitoring, key)
+        component: MonitoringComponent = getattr(monitoring, key)
         if p.prod and component.replicas < 2:
             yield Problem(f"monitoring.{key}.replicas", component.replicas,
                           "must be from 2 to 5 (prod runs two, so one can be lost)")
@@ -754,21 +757,19 @@ def _monitoring(p: Parsed) -> Iterator[Problem]:
             yield Problem(f"monitoring.{key}.replicas", component.replicas,
                           f"prod places one per zone (hard anti-affinity), and the stack has {zones} zones")
         yield from _cpu_limits(f"monitoring.{key}.resources", component.resources)
-    yield from _cpu_limits("monitoring.grafana.resources", p.monitoring.grafana.resources)
+    yield from _cpu_limits("monitoring.grafana.resources", monitoring.grafana.resources)
 
 
-@rule("storage")
-def _storage(p: Parsed) -> Iterator[Problem]:
-    if p.prod and p.storage.reclaim_policy != "Retain":
-        yield Problem("storage.reclaimPolicy", p.storage.reclaim_policy,
+@rule
+def _storage(p: Context, storage: StorageConfig) -> Iterator[Problem]:
+    if p.prod and storage.reclaim_policy != "Retain":
+        yield Problem("storage.reclaimPolicy", storage.reclaim_policy,
                       'prod must use "Retain" so a deleted claim keeps the broker\'s data')
 
 
-@rule("alert_receiver")
-def _alert_receiver(p: Parsed) -> Iterator[Problem]:
-    r = p.alert_receiver
-    if r is None:
-        return
+@rule
+def _alert_receiver(p: Context, alert_receiver: AlertReceiver) -> Iterator[Problem]:
+    r = alert_receiver
     if f"{PROJECT}:alertReceiver" not in p.secret_keys:
         yield Problem("alertReceiver.url", HIDDEN, "must be a secret, it carries the receiver's credentials; set it "
                                                    "with: pulumi config set --secret --path alertReceiver.url <url>")
@@ -781,8 +782,6 @@ def _alert_receiver(p: Parsed) -> Iterator[Problem]:
 # --------------------------------------------------------------------------- errors as lines
 
 HIDDEN = object()  # a value that is never shown
-_SECTIONS = {"network": NetworkConfig, "cluster": ClusterConfig, "storage": StorageConfig, "mesh": MeshConfig,
-             "kafka": KafkaConfig, "monitoring": MonitoringConfig, "alertReceiver": AlertReceiver}
 _TYPE_MESSAGES = {
     "string_type": "must be a string", "int_type": "must be a whole number", "int_parsing": "must be a whole number",
     "int_from_float": "must be a whole number", "bool_type": "must be true or false",
@@ -807,9 +806,7 @@ def _key(loc: tuple) -> str:
 
 def _dig(data: Any, *path: Any) -> Any:
     for part in path:
-        if isinstance(data, dict) and part in data:
-            data = data[part]
-        elif isinstance(data, list) and isinstance(part, int) and part < len(data):
+        if isinstance(data, dict) and part in data or isinstance(data, list) and isinstance(part, int) and part < len(data):
             data = data[part]
         else:
             return None
@@ -864,7 +861,7 @@ def _bounds(loc: tuple) -> str:
     return f"must be from {low} to {high}" + (f" ({field.description})" if field and field.description else "")
 
 
-def _error_line(error: dict, raw: dict, secret: set[str]) -> str:
+def _error_line(error: ErrorDetails, raw: dict, secret: set[str]) -> str:
     loc = tuple(error["loc"])
     # an element's error carries its index or map key: name the list or map itself
     inside = False
@@ -947,39 +944,33 @@ def parse_config(raw: dict[str, Any], *, stack: str, region: str | None,
 
     # Semantic rules, on every section that parsed cleanly.
     environment = raw.get("environment") if raw.get("environment") in ENVIRONMENTS else None
-    parsed = Parsed(environment=environment, region=region, secret_keys=frozenset(secret))
-    if config is not None:
-        for name in ("protect", "network", "cluster", "storage", "mesh", "kafka", "monitoring", "alert_receiver"):
-            setattr(parsed, name, getattr(config, name))
-    else:
-        if "protect" not in failed:
-            parsed.protect = PlatformConfig.model_fields["protect"].default if "protect" not in raw else \
-                _validated(bool, raw["protect"])
-        for alias, model in _SECTIONS.items():
-            if alias not in failed and (alias in raw or alias != "network"):
-                name = "alert_receiver" if alias == "alertReceiver" else alias
-                setattr(parsed, name, model.model_validate(raw.get(alias) or {}) if alias != "alertReceiver"
-                        else (AlertReceiver.model_validate(raw[alias]) if raw.get(alias) else None))
-    available = {k for k, v in vars(parsed).items() if v is not None}
-    for sections, check in RULES:
-        if all(s in available or s == "alert_receiver" for s in sections):
-            for problem in check(parsed):
-                value = HIDDEN if problem.key.split(".")[0] in SECRET_SECTIONS and problem.value is not HIDDEN \
-                    and problem.key.endswith(".url") else problem.value
-                problems.append(f"{PROJECT}:{problem.key} = {_show(value)}: {problem.allowed}")
+    context = Context(environment=environment, region=region, secret_keys=frozenset(secret))
+    sections = _sections(config, raw, failed)
+    for needs, check in RULES:
+        if all(sections.get(name) is not None for name in needs):
+            for problem in check(context, *(sections[name] for name in needs)):
+                problems.append(f"{PROJECT}:{problem.key} = {_show(problem.value)}: {problem.allowed}")
     if problems:
         raise ConfigError(problems)
     assert config is not None
     return config.model_copy(update={"stack": stack, "region": region})
 
 
-def _validated(kind: type, value: Any) -> Any:
-    from pydantic import TypeAdapter
-
-    try:
-        return TypeAdapter(kind).validate_python(value)
-    except ValidationError:
-        return None
+def _sections(config: PlatformConfig | None, raw: dict, failed: set[str]) -> dict[str, Any]:
+    """Every top-level value that parsed cleanly, by field name; when the whole model failed, each one alone."""
+    if config is not None:
+        return {name: getattr(config, name) for name in PlatformConfig.model_fields}
+    found: dict[str, Any] = {}
+    for name, field in PlatformConfig.model_fields.items():
+        alias = field.alias or name
+        if alias in failed or name in LOADER_FIELDS:
+            continue
+        try:
+            found[name] = TypeAdapter(field.annotation or Any).validate_python(raw[alias]) if alias in raw else \
+                field.get_default(call_default_factory=True)
+        except ValidationError:
+            continue
+    return found
 
 
 def support_warnings(config: PlatformConfig, today: date) -> list[str]:

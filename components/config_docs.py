@@ -13,7 +13,8 @@ import pathlib
 import sys
 import types
 import typing
-from typing import Any, Iterator, Literal
+from collections.abc import Iterator
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel

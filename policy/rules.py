@@ -9,8 +9,8 @@ The engine hands validators read-only Mapping/Sequence proxies, never dicts and 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
-from typing import Any, Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import Any
 
 from pulumi_policy import (
     EnforcementLevel,
@@ -21,6 +21,8 @@ from pulumi_policy import (
     StackValidationPolicy,
 )
 
+# The engine's ReportViolation takes (message, urn=None); its type alias makes the urn look required.
+Report = Callable[..., None]
 HELM_RELEASE = "kubernetes:helm.sh/v3:Release"
 HELM_CHARTS = ("kubernetes:helm.sh/v3:Release", "kubernetes:helm.sh/v4:Chart", "kubernetes:helm.sh/v3:Chart")
 PEER_AUTHENTICATION = "kubernetes:security.istio.io/v1:PeerAuthentication"
@@ -41,7 +43,7 @@ def is_prod(urn: str) -> bool:
     return stack == "prod" or stack.startswith("prod-")
 
 
-def is_kafka_release(resource_type: str, props: dict) -> bool:
+def is_kafka_release(resource_type: str, props: Mapping[str, Any]) -> bool:
     return resource_type == HELM_RELEASE and str(props.get("chart", "")).endswith("bitnamicharts/kafka")
 
 
@@ -64,7 +66,7 @@ def _int(value: Any, default: int = 0) -> int:
 # --------------------------------------------------------------------------- resource validators
 
 
-def kafka_prod_durability(args: ResourceValidationArgs, report: ReportViolation) -> None:
+def kafka_prod_durability(args: ResourceValidationArgs, report: Report) -> None:
     values = kafka_values(args)
     if values is None or not is_prod(args.urn):
         return
@@ -77,7 +79,7 @@ def kafka_prod_durability(args: ResourceValidationArgs, report: ReportViolation)
                    "broker or zone can lose acknowledged writes or stop them")
 
 
-def kafka_no_unclean_election(args: ResourceValidationArgs, report: ReportViolation) -> None:
+def kafka_no_unclean_election(args: ResourceValidationArgs, report: Report) -> None:
     values = kafka_values(args)
     if values is None:
         return
@@ -87,7 +89,7 @@ def kafka_no_unclean_election(args: ResourceValidationArgs, report: ReportViolat
                "discards writes the old leader acknowledged")
 
 
-def eks_secrets_encryption(args: ResourceValidationArgs, report: ReportViolation) -> None:
+def eks_secrets_encryption(args: ResourceValidationArgs, report: Report) -> None:
     if args.resource_type == "eks:index:Cluster":
         if not args.props.get("encryptionConfigKeyArn"):
             report("EKS secrets must be envelope-encrypted with a KMS key (encryptionConfigKeyArn)")
@@ -97,7 +99,7 @@ def eks_secrets_encryption(args: ResourceValidationArgs, report: ReportViolation
             report("EKS secrets must be envelope-encrypted with a KMS key (encryptionConfig.resources: secrets)")
 
 
-def eks_no_open_endpoint_in_prod(args: ResourceValidationArgs, report: ReportViolation) -> None:
+def eks_no_open_endpoint_in_prod(args: ResourceValidationArgs, report: Report) -> None:
     if not is_prod(args.urn):
         return
     if args.resource_type == "eks:index:Cluster":
@@ -113,15 +115,15 @@ def eks_no_open_endpoint_in_prod(args: ResourceValidationArgs, report: ReportVio
                "list the allowed CIDRs (cluster.publicAccessCidrs)")
 
 
-def ebs_storage_class_encrypted(args: ResourceValidationArgs, report: ReportViolation) -> None:
+def ebs_storage_class_encrypted(args: ResourceValidationArgs, report: Report) -> None:
     if args.resource_type != "kubernetes:storage.k8s.io/v1:StorageClass":
         return
-    if args.props.get("provisioner") == "ebs.csi.aws.com":
-        if str((args.props.get("parameters") or {}).get("encrypted", "")).lower() != "true":
-            report("EBS StorageClasses must set parameters.encrypted: \"true\"")
+    encrypted = str((args.props.get("parameters") or {}).get("encrypted", "")).lower() == "true"
+    if args.props.get("provisioner") == "ebs.csi.aws.com" and not encrypted:
+        report("EBS StorageClasses must set parameters.encrypted: \"true\"")
 
 
-def helm_release_pinned(args: ResourceValidationArgs, report: ReportViolation) -> None:
+def helm_release_pinned(args: ResourceValidationArgs, report: Report) -> None:
     if args.resource_type not in HELM_CHARTS:
         return
     version = str(args.props.get("version") or "")
@@ -144,7 +146,7 @@ def _images(value: Any, path: str = "") -> Iterator[tuple[str, str]]:
             yield from _images(child, f"{path}[{i}]")
 
 
-def no_latest_image_tag(args: ResourceValidationArgs, report: ReportViolation) -> None:
+def no_latest_image_tag(args: ResourceValidationArgs, report: Report) -> None:
     for path, image in _images(args.props):
         if "{{" in image:  # a chart template that resolves to the chart's pinned image
             continue
@@ -153,7 +155,7 @@ def no_latest_image_tag(args: ResourceValidationArgs, report: ReportViolation) -
             report(f"{path}: image {image!r} must pin a tag other than 'latest'")
 
 
-def protect_prod_stateful(args: ResourceValidationArgs, report: ReportViolation) -> None:
+def protect_prod_stateful(args: ResourceValidationArgs, report: Report) -> None:
     if not is_prod(args.urn):
         return
     stateful = args.resource_type in STATEFUL_TYPES or is_kafka_release(args.resource_type, args.props)
@@ -164,7 +166,7 @@ def protect_prod_stateful(args: ResourceValidationArgs, report: ReportViolation)
 # advisory
 
 
-def kafka_topics_replicated(args: ResourceValidationArgs, report: ReportViolation) -> None:
+def kafka_topics_replicated(args: ResourceValidationArgs, report: Report) -> None:
     values = kafka_values(args)
     if values is None or not is_prod(args.urn):
         return
@@ -173,7 +175,7 @@ def kafka_topics_replicated(args: ResourceValidationArgs, report: ReportViolatio
             report(f"prod topic {topic.get('name')!r} has replicationFactor {topic.get('replicationFactor')}")
 
 
-def prod_images_mirrored(args: ResourceValidationArgs, report: ReportViolation) -> None:
+def prod_images_mirrored(args: ResourceValidationArgs, report: Report) -> None:
     values = kafka_values(args)
     if values is None or not is_prod(args.urn):
         return
@@ -183,7 +185,7 @@ def prod_images_mirrored(args: ResourceValidationArgs, report: ReportViolation) 
                "limits): mirror them and set kafka.images.registry")
 
 
-def destination_rule_host_is_a_service(args: ResourceValidationArgs, report: ReportViolation) -> None:
+def destination_rule_host_is_a_service(args: ResourceValidationArgs, report: Report) -> None:
     if args.resource_type != "kubernetes:networking.istio.io/v1:DestinationRule":
         return
     host = str((args.props.get("spec") or {}).get("host", ""))
@@ -194,7 +196,7 @@ def destination_rule_host_is_a_service(args: ResourceValidationArgs, report: Rep
 # --------------------------------------------------------------------------- stack validators
 
 
-def mesh_strict_mtls(args: StackValidationArgs, report: ReportViolation) -> None:
+def mesh_strict_mtls(args: StackValidationArgs, report: Report) -> None:
     policies = [r for r in args.resources if r.resource_type == PEER_AUTHENTICATION]
     if not args.resources:
         return

@@ -12,8 +12,9 @@ import json
 import pathlib
 import runpy
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import pulumi
 import pytest
@@ -45,7 +46,7 @@ class Resource:
     dependencies: list[str] = field(default_factory=list)
     secret_inputs: set[str] = field(default_factory=set)  # top-level inputs that carry a Pulumi secret
 
-    def depends_on(self, other: "Resource") -> bool:
+    def depends_on(self, other: Resource) -> bool:
         return other.urn in self.dependencies
 
 

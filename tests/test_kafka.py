@@ -1,8 +1,7 @@
 import pytest
-from conftest import run_stack
+from conftest import load_stack_config, run_stack
 
 from components.kafka import kafka_values
-from conftest import load_stack_config
 
 RELEASE = "kubernetes:helm.sh/v3:Release"
 ZONE = "topology.kubernetes.io/zone"

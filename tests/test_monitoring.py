@@ -211,7 +211,7 @@ def test_dashboards_are_provisioned_for_grafanas_sidecar_with_known_metrics(prod
     mesh = json.loads(maps["dashboard-mesh"].inputs["data"]["mesh.json"])
     istio_exprs = [t["expr"] for p in mesh["panels"] for t in p["targets"] if "istio_" in t["expr"]]
     assert istio_exprs and all('reporter="destination"' in e for e in istio_exprs)  # no double counting
-    for name, cm in maps.items():
+    for cm in maps.values():
         assert cm.inputs["metadata"]["labels"] == {"grafana_dashboard": "1"}
         assert cm.inputs["metadata"]["namespace"] == "monitoring"
         (key,) = cm.inputs["data"]

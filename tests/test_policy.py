@@ -5,8 +5,13 @@ import sys
 
 import pytest
 from conftest import ROOT, Resource, run_stack
-from pulumi_policy import PolicyCustomTimeouts, PolicyResource, PolicyResourceOptions, ResourceValidationArgs
-from pulumi_policy import StackValidationArgs
+from pulumi_policy import (
+    PolicyCustomTimeouts,
+    PolicyResource,
+    PolicyResourceOptions,
+    ResourceValidationArgs,
+    StackValidationArgs,
+)
 from pulumi_policy.proxy import unknown_checking_proxy
 
 sys.path.insert(0, str(ROOT / "policy"))
