@@ -13,7 +13,7 @@ import pulumi_kubernetes as k8s
 
 from .config import PlatformConfig
 from .mesh import CNI_NOT_READY_TAINT, CNI_NOT_READY_TOLERATION
-from .versions import EKS_RELEASES
+from .versions import EKS_ADDONS
 
 EBS_CSI_SERVICE_ACCOUNT = "system:serviceaccount:kube-system:ebs-csi-controller-sa"
 NODE_POLICIES = (
@@ -84,7 +84,7 @@ class Cluster(pulumi.ComponentResource):
     def __init__(self, name: str, args: ClusterArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("kafka-platform:index:Cluster", name, None, opts)
         cfg, c = args.config, args.config.cluster
-        addons = EKS_RELEASES[c.kubernetes_version]  # builds pinned per Kubernetes minor
+        addons = EKS_ADDONS[c.kubernetes_version]  # builds pinned per Kubernetes minor
         child = pulumi.ResourceOptions(parent=self)
         self._partition = aws.get_partition_output().partition  # aws, aws-cn, aws-us-gov
         stateful = pulumi.ResourceOptions(parent=self, protect=cfg.protect)

@@ -35,7 +35,7 @@ from pydantic_core import ErrorDetails
 
 from .versions import (
     DEFAULT_KUBERNETES_VERSION,
-    EKS_RELEASES,
+    EKS_STANDARD_SUPPORT_ENDS,
     ISTIO_IMAGE_HUB,
     ISTIO_MINOR,
     ISTIO_VERSION,
@@ -98,27 +98,27 @@ _QUANTITY_FACTORS = {None: 1, "m": 1e-3, "k": 1e3, "M": 1e6, "G": 1e9, "T": 1e12
 
 def parse_quantity(value: str) -> float:
     """A Kubernetes quantity ("500m", "2Gi", "1.5") as a number of cores or bytes; ValueError if malformed."""
-    m = _QUANTITY.match(str(value))
+    m = _QUANTITY.fullmatch(str(value))
     if not m:
         raise ValueError(value)
     return float(m.group(1)) * _QUANTITY_FACTORS[m.group(2)]
 
 
 def _unit(value: str) -> str | None:
-    m = _QUANTITY.match(value)
+    m = _QUANTITY.fullmatch(value)
     return m.group(2) if m else None
 
 
 def _is_cpu(value: str) -> bool:  # cores, or millicores; a byte suffix on a CPU is a mistake
-    return _QUANTITY.match(value) is not None and _unit(value) in (None, "m") and parse_quantity(value) >= 0.001
+    return _QUANTITY.fullmatch(value) is not None and _unit(value) in (None, "m") and parse_quantity(value) >= 0.001
 
 
 def _is_memory(value: str) -> bool:  # bytes; "512m" would be 0.512 bytes, which no container can run in
-    return _QUANTITY.match(value) is not None and _unit(value) != "m" and parse_quantity(value) >= 2**20
+    return _QUANTITY.fullmatch(value) is not None and _unit(value) != "m" and parse_quantity(value) >= 2**20
 
 
 def _is_volume(value: str) -> bool:  # gp3 volumes are 1 GiB to 16 TiB
-    return _QUANTITY.match(value) is not None and _unit(value) != "m" and 2**30 <= parse_quantity(value) <= 16 * 2**40
+    return _QUANTITY.fullmatch(value) is not None and _unit(value) != "m" and 2**30 <= parse_quantity(value) <= 16 * 2**40
 
 
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
@@ -149,10 +149,10 @@ Memory = Annotated[str, _check(_is_memory, "must be a Kubernetes quantity of mem
                                            "512Mi or 2Gi (the suffix m would mean thousandths of a byte)")]
 Volume = Annotated[str, _check(_is_volume, "must be a Kubernetes quantity of storage, at least 1Gi and at most 16Ti "
                                            "(one gp3 volume), such as 100Gi")]
-Namespace = Annotated[str, _check(lambda v: _DNS_LABEL.match(v) is not None,
+Namespace = Annotated[str, _check(lambda v: _DNS_LABEL.fullmatch(v) is not None,
                                   "must be a Kubernetes namespace name (a DNS label: namespace names are lowercase "
                                   "letters, digits and '-')")]
-Image = Annotated[str, _check(lambda v: _IMAGE.match(v) is not None,
+Image = Annotated[str, _check(lambda v: _IMAGE.fullmatch(v) is not None,
                               "must be repository:tag with an explicit tag, such as " + KAFKA_IMAGE)]
 NonEmpty = Annotated[str, Field(min_length=1)]
 
@@ -233,8 +233,9 @@ class ClusterConfig(Model):
                     + ", ".join(f"`{v}`" for v in SUPPORTED_KUBERNETES_VERSIONS)
                     + "; a preview warns 90 days before standard support ends")
     upgrade_policy: Literal["STANDARD", "EXTENDED"] = Field(
-        "STANDARD", description="`STANDARD`: EKS upgrades the control plane itself when standard support ends; "
-                                "`EXTENDED`: keeps the version at $0.60/h instead of $0.10/h")
+        "EXTENDED", description="what EKS does when standard support ends: `EXTENDED` (EKS's own default) keeps "
+                                "the version at $0.60/h instead of $0.10/h; `STANDARD` upgrades the control plane "
+                                "itself, possibly to a minor Istio does not support yet")
     endpoint_public_access: bool = Field(False, description="a public API endpoint besides the private one")
     public_access_cidrs: tuple[Annotated[str, _check(_is_cidr, "must be IPv4 CIDRs such as 203.0.113.0/24")],
                                ...] = Field(
@@ -254,7 +255,7 @@ class ClusterConfig(Model):
 
 
 class StorageConfig(Model):
-    class_name: Annotated[str, _check(lambda v: _DNS_LABEL.match(v) is not None,
+    class_name: Annotated[str, _check(lambda v: _DNS_LABEL.fullmatch(v) is not None,
                                       "must be a DNS label such as gp3-encrypted")] = Field(
         "gp3-encrypted", description="the default StorageClass's name")
     reclaim_policy: Literal["Retain", "Delete"] = Field(
@@ -280,7 +281,7 @@ class MeshConfig(Model):
         f"must be an exact {ISTIO_MINOR}.x release such as {ISTIO_VERSION} (the chart values are checked against "
         f"{ISTIO_MINOR}, and older charts pull from retired hosts; no ranges, no 'latest')")] = Field(
         ISTIO_VERSION, description=f"an exact {ISTIO_MINOR}.x release; the default comes from components/versions.py")
-    image_hub: Annotated[str, _check(lambda v: _IMAGE_HUB.match(v) is not None,
+    image_hub: Annotated[str, _check(lambda v: _IMAGE_HUB.fullmatch(v) is not None,
                                      "must be an image registry host and repository path without a scheme or tag, "
                                      f"such as {ISTIO_IMAGE_HUB} or 123456789012.dkr.ecr.us-east-1.amazonaws.com/istio"
                                      )] = Field(
@@ -365,7 +366,7 @@ class KafkaConfig(Model):
     client_namespaces: tuple[Namespace, ...] = Field(
         (), description="namespaces allowed to reach port 9092; each must be meshed (`mesh.namespaces`)")
     client_service_accounts: tuple[Annotated[str, _check(
-        lambda v: len(p := v.split("/")) == 2 and all(_DNS_LABEL.match(x) for x in p),
+        lambda v: len(p := v.split("/")) == 2 and all(_DNS_LABEL.fullmatch(x) for x in p),
         'must be "namespace/serviceaccount" entries')], ...] = Field(
         (), description="`namespace/serviceaccount` entries allowed to reach port 9092")
     images: KafkaImages = Field(default_factory=KafkaImages)
@@ -581,9 +582,9 @@ def _cluster(p: Context, cluster: ClusterConfig) -> Iterator[Problem]:
 def _kubernetes_version_message(version: str) -> str:
     allowed = (", ".join(SUPPORTED_KUBERNETES_VERSIONS) + f" (in EKS standard support and supported by Istio "
                f"{ISTIO_MINOR})")
-    release = EKS_RELEASES.get(version)
-    if release:
-        allowed += (f"; EKS standard support for {version} ends on {release.standard_support_ends.isoformat()}, "
+    ends = EKS_STANDARD_SUPPORT_ENDS.get(version)
+    if ends:
+        allowed += (f"; EKS standard support for {version} ends on {ends.isoformat()}, "
                     "then it costs $0.60/h instead of $0.10/h")
     return "must be one of " + allowed
 
@@ -591,7 +592,9 @@ def _kubernetes_version_message(version: str) -> str:
 @rule
 def _mesh(p: Context, mesh: MeshConfig) -> Iterator[Problem]:
     m = mesh
-    if any(m.image_hub == h or m.image_hub.startswith(h + "/") for h in RETIRED_ISTIO_HUBS):
+    host, _, path = m.image_hub.partition("/")
+    hub = f"{host.split(':')[0]}/{path}"  # registry.istio.io:443/release is still registry.istio.io
+    if any(hub == h or hub.startswith(h + "/") or host.split(":")[0] == h for h in RETIRED_ISTIO_HUBS):
         yield Problem("mesh.imageHub", m.image_hub,
                       f"is retired by Istio (December 2026); use {ISTIO_IMAGE_HUB} or a mirror of it")
     if p.prod and m.mtls_mode != "STRICT":
@@ -976,14 +979,15 @@ def _sections(config: PlatformConfig | None, raw: dict, failed: set[str]) -> dic
 def support_warnings(config: PlatformConfig, today: date) -> list[str]:
     """Warnings for a preview: the chosen Kubernetes version is close to the end of its standard support."""
     version = config.cluster.kubernetes_version
-    ends = EKS_RELEASES[version].standard_support_ends
+    ends = EKS_STANDARD_SUPPORT_ENDS[version]
     days = (ends - today).days
     if days > SUPPORT_WARNING_DAYS:
         return []
-    policy = ("EKS will then upgrade the control plane itself (upgradePolicy STANDARD)"
-              if config.cluster.upgrade_policy == "STANDARD" else "extended support then costs $0.60/h instead of $0.10/h")
-    return [f"{PROJECT}:cluster.kubernetesVersion = {json.dumps(version)}: EKS standard support ends on "
-            f"{ends.isoformat()} ({days} days); {policy}. Plan the upgrade to the next minor (README \"Upgrades\")."]
+    policy = ("EKS then upgrades the control plane itself (upgradePolicy STANDARD)"
+              if config.cluster.upgrade_policy == "STANDARD" else "extended support costs $0.60/h instead of $0.10/h")
+    when = f"ends on {ends.isoformat()} ({days} days)" if days >= 0 else f"ended on {ends.isoformat()}"
+    return [f"{PROJECT}:cluster.kubernetesVersion = {json.dumps(version)}: EKS standard support {when}; {policy}. "
+            "Plan the upgrade to the next minor (README \"Upgrades\")."]
 
 
 def _project_keys() -> dict[str, Any]:

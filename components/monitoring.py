@@ -107,7 +107,7 @@ def monitoring_values(cfg: MonitoringConfig, *, storage_class: str, spread_zones
 
 
 def envoy_stats_pod_monitor(namespace: str) -> dict:
-    """Istio's `envoy-stats-monitor` (samples/addons/extras/prometheus-operator.yaml, 1.30.3).
+    """Istio's `envoy-stats-monitor` (samples/addons/extras/prometheus-operator.yaml, 1.30 and 1.31).
 
     It keeps the istio-proxy container of every pod that has prometheus.io/scrape (the injector rewrote
     the annotations to :15020/stats/prometheus) and rewrites the address to that port. A PodMonitor with

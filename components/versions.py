@@ -22,34 +22,35 @@ ISTIO_KUBERNETES_VERSIONS = ("1.32", "1.33", "1.34", "1.35", "1.36")  # Istio 1.
 # --------------------------------------------------------------------------- EKS
 
 
-@dataclass(frozen=True)
-class EksRelease:
-    """One Kubernetes minor on EKS: when standard support ends, and the add-on builds pinned for it."""
+# AWS's EKS release calendar: when standard support ends per Kubernetes minor. An older minor stays listed
+# so that rejecting it can say when its standard support ends.
+EKS_STANDARD_SUPPORT_ENDS = {"1.34": date(2026, 12, 2), "1.35": date(2027, 3, 27), "1.36": date(2027, 8, 2)}
 
-    standard_support_ends: date
+
+@dataclass(frozen=True)
+class EksAddons:
+    """The add-on builds installed for one Kubernetes minor: pulumi-eks would otherwise resolve the newest
+    vpc-cni and kube-proxy on every run and roll aws-node cluster-wide, unreviewed. Builds as listed by
+    `aws eks describe-addon-versions --kubernetes-version <minor>` (README "Upgrades")."""
+
     vpc_cni: str
     kube_proxy: str
     coredns: str
     ebs_csi: str
 
 
-# AWS's EKS release calendar, and per minor the add-on builds to install: pulumi-eks would otherwise
-# resolve the newest vpc-cni and kube-proxy on every run and roll aws-node cluster-wide, unreviewed.
-# Builds as listed by `aws eks describe-addon-versions --kubernetes-version <minor>` (README "Upgrades").
-# An older minor stays listed so that rejecting it can say when its standard support ends.
-EKS_RELEASES = {
-    "1.34": EksRelease(date(2026, 12, 2), vpc_cni="", kube_proxy="", coredns="", ebs_csi=""),
-    "1.35": EksRelease(date(2027, 3, 27), vpc_cni="v1.23.2-eksbuild.1", kube_proxy="v1.35.3-eksbuild.29",
-                       coredns="v1.14.6-eksbuild.4", ebs_csi="v1.66.0-eksbuild.1"),
-    "1.36": EksRelease(date(2027, 8, 2), vpc_cni="v1.23.2-eksbuild.1", kube_proxy="v1.36.0-eksbuild.45",
-                       coredns="v1.14.7-eksbuild.11", ebs_csi="v1.66.0-eksbuild.1"),
+EKS_ADDONS = {
+    "1.35": EksAddons(vpc_cni="v1.23.2-eksbuild.1", kube_proxy="v1.35.3-eksbuild.29", coredns="v1.14.6-eksbuild.4",
+                      ebs_csi="v1.66.0-eksbuild.1"),
+    "1.36": EksAddons(vpc_cni="v1.23.2-eksbuild.1", kube_proxy="v1.36.0-eksbuild.45", coredns="v1.14.7-eksbuild.11",
+                      ebs_csi="v1.66.0-eksbuild.1"),
 }
 VERSIONS_REVIEWED = date(2026, 12, 1)  # the day the table above was last checked
 # Offered to new config: in standard support on VERSIONS_REVIEWED with time to spare (1.34 ends the next
 # day), and supported by Istio 1.31. tests/test_versions.py keeps this consistent with the table.
 SUPPORTED_KUBERNETES_VERSIONS = ("1.35", "1.36")
 # The longest standard support among the versions Istio supports.
-DEFAULT_KUBERNETES_VERSION = max(SUPPORTED_KUBERNETES_VERSIONS, key=lambda v: EKS_RELEASES[v].standard_support_ends)
+DEFAULT_KUBERNETES_VERSION = max(SUPPORTED_KUBERNETES_VERSIONS, key=lambda v: EKS_STANDARD_SUPPORT_ENDS[v])
 SUPPORT_WARNING_DAYS = 90  # a preview warns this long before standard support ends
 
 # --------------------------------------------------------------------------- charts
@@ -76,6 +77,8 @@ KAFKA = ChartRef("oci://registry-1.docker.io/bitnamicharts/kafka", "32.4.3")
 PROMETHEUS_COMMUNITY = "https://prometheus-community.github.io/helm-charts"
 # The Prometheus Operator CRDs as templates, so they upgrade with the release (Helm never upgrades crds/).
 # Both ship Prometheus Operator v0.93.1: bump them together (the CRDs chart's version tracks the operator's).
+# 88.5.3 (2026-08-21) is the newest kube-prometheus-stack whose source could be fetched and rendered here;
+# newer majors exist upstream: bump in a pull request of its own, which the chart contract job renders.
 PROMETHEUS_OPERATOR_CRDS = ChartRef("prometheus-operator-crds", "31.0.1", PROMETHEUS_COMMUNITY)
 KUBE_PROMETHEUS_STACK = ChartRef("kube-prometheus-stack", "88.5.3", PROMETHEUS_COMMUNITY)
 

@@ -28,8 +28,15 @@ CHARTS_ENV = "KAFKA_PLATFORM_CHARTS"
 RELEASE = "kubernetes:helm.sh/v3:Release"
 FORBIDDEN_REGISTRIES = ("gcr.io/istio-release", "registry.istio.io", "docker.io/bitnami/")
 # Values the chart hands on whole, by design: istiod merges meshConfig over its mesh config ("meshConfig.foo
-# becomes the API", templates/configmap.yaml). A test below checks the rendered result instead.
+# becomes the API", templates/configmap.yaml) and parses it leniently, so a misspelt field would be ignored.
+# Its keys are checked against MESH_CONFIG_FIELDS instead, and a test checks the rendered result.
 PASSTHROUGH = {"istiod": {("meshConfig",)}}
+# MeshConfig / ProxyConfig fields (istio.io/api mesh/v1alpha1) that this project may set, as JSON names; Go
+# uses of each in istio/istio release-1.31: pkg/config/mesh/mesh.go (EnablePrometheusMerge, AccessLogFile),
+# pilot/pkg/model/sidecar.go (OutboundTrafficPolicy), pilot/pkg/model/context.go (DefaultConfig),
+# operator/pkg/apis/values_types.pb.go (ProxyConfig.holdApplicationUntilProxyStarts). Add one with its source.
+MESH_CONFIG_FIELDS = {"enablePrometheusMerge": None, "outboundTrafficPolicy": {"mode"}, "accessLogFile": None,
+                      "defaultConfig": {"holdApplicationUntilProxyStarts"}}
 # Istio's charts accept their legacy prefix (templates/zzy_descope_legacy.yaml merges it over the top level).
 LEGACY_PREFIX = {"istiod": "pilot", "cni": "cni"}
 WORKLOAD_KINDS = ("Deployment", "StatefulSet", "DaemonSet", "Job", "CronJob", "ReplicaSet", "Pod")
@@ -48,11 +55,15 @@ def charts_dir() -> pathlib.Path:
     root = os.environ.get(CHARTS_ENV)
     if not root:
         pytest.skip(f"{CHARTS_ENV} is not set: no pinned charts to render (python scripts/pull_charts.py DIR)")
-    missing = [f"{c.name}-{c.version}" for c in versions.CHARTS
-               if not (pathlib.Path(root) / f"{c.name}-{c.version}" / "Chart.yaml").is_file()]
-    if missing:
-        pytest.skip(f"{CHARTS_ENV}={root} lacks the pinned charts {', '.join(missing)}")
+    # set but incomplete is a failure, not a skip: a job that pulled nothing must not go green
+    wrong = [f"{c.name}-{c.version}" for c in versions.CHARTS if _chart_version(pathlib.Path(root), c) != c.version]
+    assert not wrong, f"{CHARTS_ENV}={root} lacks the pinned charts {', '.join(wrong)} (or holds other versions)"
     return pathlib.Path(root)
+
+
+def _chart_version(root: pathlib.Path, ref: versions.ChartRef, version: str | None = None) -> str | None:
+    chart = root / f"{ref.name}-{version or ref.version}" / "Chart.yaml"
+    return yaml.safe_load(chart.read_text()).get("version") if chart.is_file() else None
 
 
 # --------------------------------------------------------------------------- rendering
@@ -72,7 +83,9 @@ class Rendered:
         for release in self.stack.of_type(RELEASE):
             ref = next(c for c in versions.CHARTS if c.chart == release.inputs["chart"])
             name, values = release.inputs["name"], release.inputs.get("values") or {}
-            path = root / f"{ref.name}-{ref.version}"
+            version = release.inputs["version"]  # the stack's, e.g. a mesh.istioVersion override
+            path = root / f"{ref.name}-{version}"
+            assert _chart_version(root, ref, version) == version, f"{path} is not {ref.name} {version}"
             with Chart.load(str(path)) as chart:
                 files = chart.render(values=values, name=name, namespace=release.inputs["namespace"],
                                      is_install=True)
@@ -141,7 +154,8 @@ def unknown_keys(values: dict, defaults: Any, templates: dict, passthrough: set,
     """Keys we set that neither the chart's values.yaml nor any of its templates knows."""
     for key, value in values.items():
         here = (*path, key)
-        if here in passthrough or _passed_whole(here, templates) or _is_resource_requirements(key, value):
+        in_chart = isinstance(defaults, dict) and key in defaults
+        if here in passthrough or _passed_whole(here, templates) or (in_chart and _is_resource_requirements(key, value)):
             continue
         if isinstance(defaults, dict) and key in defaults:
             default = defaults[key]
@@ -171,8 +185,17 @@ def test_every_values_key_exists_in_the_pinned_chart(rendered):
 def test_the_key_check_catches_a_misspelt_key(rendered):
     values = json.loads(json.dumps(rendered.values[KAFKA_RELEASE]))
     values["controller"]["podAntiAfinityPreset"] = "hard"  # one letter off: Bitnami would ignore it silently
+    values["metrics"]["resources"] = {"requests": {"cpu": "1"}}  # resources, but where the chart has none
     defaults, templates = chart_schema(rendered.charts[KAFKA_RELEASE])
-    assert list(unknown_keys(values, defaults, templates, set())) == ["controller.podAntiAfinityPreset"]
+    assert list(unknown_keys(values, defaults, templates, set())) == [
+        "controller.podAntiAfinityPreset", "metrics.resources"]
+
+
+def test_mesh_config_sets_only_known_istio_fields(rendered):
+    for key, value in rendered.values["istiod"]["meshConfig"].items():
+        assert key in MESH_CONFIG_FIELDS, f"meshConfig.{key} is not a known MeshConfig field"
+        if isinstance(value, dict):
+            assert set(value) <= MESH_CONFIG_FIELDS[key], f"meshConfig.{key}: {set(value) - MESH_CONFIG_FIELDS[key]}"
 
 
 # --------------------------------------------------------------------------- Kafka in the mesh
@@ -252,11 +275,17 @@ def _pod_specs(objects: Iterator[dict]) -> Iterator[tuple[str, dict]]:
             yield f"{o['kind']}/{o['metadata']['name']}", spec["template"]["spec"] if "template" in spec else spec
 
 
+def _with_registry(image: str) -> str:
+    """bitnami/kafka:4 is docker.io/bitnami/kafka:4 to a container runtime."""
+    first = image.split("/", 1)[0]
+    return image if "/" in image and ("." in first or ":" in first or first == "localhost") else f"docker.io/{image}"
+
+
 def test_every_rendered_image_comes_from_an_allowed_registry(rendered):
     images = {(where, c["image"]) for where, pod in _pod_specs(rendered.all_objects())
               for c in (*pod.get("initContainers", []), *pod.get("containers", []))}
     assert images
-    bad = {(where, image) for where, image in images if image.startswith(FORBIDDEN_REGISTRIES)}
+    bad = {(where, image) for where, image in images if _with_registry(image).startswith(FORBIDDEN_REGISTRIES)}
     assert not bad, bad
     # every injected sidecar pulls proxyv2 from the hub the injector is given
     (injector,) = rendered.find("istiod", "ConfigMap", "istio-sidecar-injector")

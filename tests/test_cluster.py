@@ -200,8 +200,9 @@ def test_upgrade_policy_is_explicit(policy):
     assert stack.one(CLUSTER).inputs["upgradePolicy"] == {"supportType": policy}
 
 
-def test_default_upgrade_policy_is_standard(prod):
-    assert prod.one(CLUSTER).inputs["upgradePolicy"] == {"supportType": "STANDARD"}
+def test_default_upgrade_policy_keeps_the_version_rather_than_let_eks_upgrade_it(prod):
+    # EKS's own default: no surprise upgrade to a minor Istio does not support, and no diff on existing clusters
+    assert prod.one(CLUSTER).inputs["upgradePolicy"] == {"supportType": "EXTENDED"}
 
 
 def test_kubernetes_provider_is_replaced_only_if_the_cluster_is(prod):

@@ -29,11 +29,10 @@ def test_every_release_is_a_pinned_atomic_named_release_from_the_versions_table(
 
 def test_offered_kubernetes_versions_are_in_standard_support_and_supported_by_istio():
     for version in versions.SUPPORTED_KUBERNETES_VERSIONS:
-        release = versions.EKS_RELEASES[version]
-        assert release.standard_support_ends > versions.VERSIONS_REVIEWED, version
+        addons = versions.EKS_ADDONS[version]
+        assert versions.EKS_STANDARD_SUPPORT_ENDS[version] > versions.VERSIONS_REVIEWED, version
         assert version in versions.ISTIO_KUBERNETES_VERSIONS, version
-        assert all((release.vpc_cni, release.kube_proxy, release.coredns, release.ebs_csi)), version
-        assert release.kube_proxy.startswith(f"v{version}."), version  # kube-proxy builds follow the minor
+        assert addons.kube_proxy.startswith(f"v{version}."), version  # kube-proxy builds follow the minor
     assert "1.34" not in versions.SUPPORTED_KUBERNETES_VERSIONS
 
 
@@ -52,20 +51,25 @@ def test_no_istio_artifact_comes_from_a_retired_host():
 @pytest.mark.parametrize("days_left,warned", [(91, False), (90, True), (10, True)])
 def test_a_preview_warns_ninety_days_before_standard_support_ends(days_left, warned):
     cfg = load_stack_config("prod")
-    ends = versions.EKS_RELEASES["1.35"].standard_support_ends
+    ends = versions.EKS_STANDARD_SUPPORT_ENDS["1.35"]
     found = support_warnings(cfg, ends - timedelta(days=days_left))
     assert bool(found) is warned
     if warned:
         (message,) = found
         assert message.startswith('kafka-platform:cluster.kubernetesVersion = "1.35": EKS standard support ends on '
                                   "2027-03-27")
-        assert "upgrade the control plane itself" in message  # what STANDARD does then
+        assert "$0.60/h" in message  # what EXTENDED, the default, costs then
 
 
-def test_extended_policy_warning_names_the_cost():
-    cfg = load_stack_config("prod", {"cluster.upgradePolicy": "EXTENDED"})
+def test_standard_policy_warning_says_eks_will_upgrade():
+    cfg = load_stack_config("prod", {"cluster.upgradePolicy": "STANDARD"})
     (message,) = support_warnings(cfg, date(2027, 3, 1))
-    assert "$0.60/h" in message
+    assert "upgrades the control plane itself" in message
+
+
+def test_after_the_end_the_warning_says_it_ended():
+    (message,) = support_warnings(load_stack_config("prod"), date(2027, 4, 1))
+    assert "ended on 2027-03-27" in message and "-" not in message.split("ended on 2027-03-27")[1].split(";")[0]
 
 
 def test_the_program_emits_the_warning(monkeypatch):

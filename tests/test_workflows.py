@@ -64,7 +64,7 @@ def test_every_pull_request_is_tested_then_previewed_per_stack_with_the_policy_p
     w = workflow("preview.yml")
     assert list(w[True]) == ["pull_request"]  # YAML reads `on:` as True
     preview = w["jobs"]["preview"]
-    assert preview["needs"] == "test" and preview["strategy"]["matrix"]["stack"] == ["dev", "prod"]
+    assert preview["needs"] == ["test", "charts"] and preview["strategy"]["matrix"]["stack"] == ["dev", "prod"]
     assert "matrix.stack" in preview["concurrency"]["group"]
     assert preview["permissions"] == {"contents": "read", "id-token": "write", "pull-requests": "write"}
     step = next(s for s in preview["steps"] if s.get("uses", "").startswith("pulumi/actions@"))
@@ -137,6 +137,19 @@ def test_every_pull_request_renders_the_pinned_charts_with_no_credentials():
     assert "if" not in job  # forks too: it needs no secret
     assert job["permissions"] == {"contents": "read"}
     runs = "\n".join(s.get("run", "") for s in job["steps"])
-    assert 'scripts/pull_charts.py "$KAFKA_PLATFORM_CHARTS"' in runs
-    assert "pytest -q -rs tests/test_chart_contract.py" in runs
-    assert job["env"]["KAFKA_PLATFORM_CHARTS"].startswith("${{ runner.temp }}")
+    assert 'scripts/pull_charts.py "$RUNNER_TEMP/charts"' in runs
+    assert 'KAFKA_PLATFORM_CHARTS="$RUNNER_TEMP/charts" .venv/bin/python -m pytest -q -rs tests/test_chart_contract.py' in runs
+
+
+# Contexts GitHub allows in jobs.<id>.env, runs-on, concurrency and if (the runner context exists only in steps):
+# any other one makes GitHub reject the whole workflow file, so no check of the pull request runs at all.
+JOB_LEVEL_CONTEXTS = {"github", "needs", "strategy", "matrix", "vars", "secrets", "inputs"}
+
+
+@pytest.mark.parametrize("path", WORKFLOWS, ids=lambda p: p.name)
+def test_job_level_expressions_use_only_contexts_github_allows_there(path):
+    for name, job in yaml.safe_load(path.read_text())["jobs"].items():
+        text = json.dumps({k: job.get(k) for k in ("env", "runs-on", "concurrency", "if", "name", "environment")})
+        used = {m.group(1) for m in re.finditer(r"(?<![\w.])([a-z_]+)\.[\w-]+", " ".join(
+            re.findall(r"\$\{\{(.*?)\}\}", text)))}
+        assert used <= JOB_LEVEL_CONTEXTS, (name, used - JOB_LEVEL_CONTEXTS)
