@@ -399,3 +399,25 @@ def test_the_config_is_immutable():
     cfg = load_stack_config("prod")
     with pytest.raises(ValueError):
         cfg.kafka.replication_factor = 1
+
+
+def _every_key():
+    from components.config_docs import rows
+
+    return [row["key"] for row in rows() if "[]" not in row["key"]] + ["kafka.topics[0].name",
+                                                                         "kafka.topics[0].config"]
+
+
+@pytest.mark.parametrize("wrong", [1.5, ["x"], {"a": 1}, True, "", None], ids=repr)
+def test_a_wrong_type_anywhere_gets_the_standard_message_never_a_traceback(wrong):
+    base = {"kafka.topics": [{"name": "orders"}], "alertReceiver": {"type": "webhook", "url": "https://x.example.com"}}
+    for key in _every_key():
+        overrides = dict(base)
+        if key.startswith("kafka.topics[0]."):
+            overrides["kafka.topics"] = [{"name": "orders", key.rsplit(".", 1)[1]: wrong}]
+        else:
+            overrides[key] = wrong
+        try:
+            load_stack_config("prod", overrides, secrets=("alertReceiver",))
+        except ConfigError as err:
+            assert all(p.startswith(("kafka-platform:", "aws:")) and ": " in p for p in err.problems), (key, err)
