@@ -555,11 +555,10 @@ def _cluster(p: Context, cluster: ClusterConfig) -> Iterator[Problem]:
         yield Problem("cluster.publicAccessCidrs", c.public_access_cidrs,
                       "prod must not open the API endpoint to the whole internet (together these CIDRs cover "
                       "0.0.0.0/0)")
-    if not _unique(c.public_access_cidrs) or not _unique(c.admin_role_names) or not _unique(c.log_types):
-        for key, values in (("publicAccessCidrs", c.public_access_cidrs), ("adminRoleNames", c.admin_role_names),
-                            ("logTypes", c.log_types)):
-            if not _unique(values):
-                yield Problem(f"cluster.{key}", values, "must not repeat an entry")
+    for key, values in (("publicAccessCidrs", c.public_access_cidrs), ("adminRoleNames", c.admin_role_names),
+                        ("logTypes", c.log_types), ("fargateNamespaces", c.fargate_namespaces)):
+        if not _unique(values):
+            yield Problem(f"cluster.{key}", values, "must not repeat an entry")
     if p.prod and "audit" not in c.log_types:
         yield Problem("cluster.logTypes", c.log_types, 'prod must keep "audit" logging on')
     if c.log_retention_days not in CLOUDWATCH_RETENTION_DAYS:
@@ -571,8 +570,6 @@ def _cluster(p: Context, cluster: ClusterConfig) -> Iterator[Problem]:
     if not ng.min_size <= ng.desired_size <= ng.max_size:
         yield Problem("cluster.nodeGroups.desiredSize", ng.desired_size,
                       f"must satisfy minSize ({ng.min_size}) <= desiredSize <= maxSize ({ng.max_size})")
-    if not _unique(c.fargate_namespaces):
-        yield Problem("cluster.fargateNamespaces", c.fargate_namespaces, "must be distinct namespace names")
     if "kube-system" in c.fargate_namespaces:
         yield Problem("cluster.fargateNamespaces", c.fargate_namespaces,
                       "cannot select 'kube-system': CoreDNS, the EBS CSI node driver and istio-cni run on the "
@@ -603,7 +600,7 @@ def _mesh(p: Context, mesh: MeshConfig) -> Iterator[Problem]:
         yield Problem("mesh.istiodReplicas", m.istiod_replicas,
                       "prod needs at least 2 so the injector survives a node loss")
     if not _unique(m.namespaces):
-        yield Problem("mesh.namespaces", m.namespaces, "must be distinct Kubernetes namespace names")
+        yield Problem("mesh.namespaces", m.namespaces, "must not repeat an entry")
     yield from _cpu_limits("mesh.istiodResources", m.istiod_resources)
 
 
@@ -617,7 +614,7 @@ def _namespaces(p: Context, mesh: MeshConfig, kafka: KafkaConfig, monitoring: Mo
     """Every component gets its own namespace, never one that Kubernetes, EKS or Istio owns."""
     taken = {"istio-system": "Istio"}
     for key, ns in (("kafka.namespace", kafka.namespace), ("monitoring.namespace", monitoring.namespace),
-                    *(("mesh.namespaces", n) for n in mesh.namespaces)):
+                    *(("mesh.namespaces", n) for n in dict.fromkeys(mesh.namespaces))):  # repeats: see _mesh
         if ns in taken:
             yield Problem(key, ns, f"already used by {taken[ns]}; each component needs its own namespace")
         elif ns in RESERVED_NAMESPACES or ns.startswith("kube-"):
@@ -679,9 +676,10 @@ def _kafka(p: Context, kafka: KafkaConfig) -> Iterator[Problem]:
     if p.prod and not k.rack_awareness:
         yield Problem("kafka.rackAwareness", k.rack_awareness, "prod must spread each partition's replicas over zones")
     if not _unique(k.client_users):
-        yield Problem("kafka.clientUsers", k.client_users, "must list at least one distinct user name")
-    if not _unique(k.client_namespaces) or not _unique(k.client_service_accounts):
-        yield Problem("kafka.clientNamespaces", k.client_namespaces, "must be distinct namespace names")
+        yield Problem("kafka.clientUsers", k.client_users, "must not repeat an entry (each user gets one password)")
+    for key, values in (("clientNamespaces", k.client_namespaces), ("clientServiceAccounts", k.client_service_accounts)):
+        if not _unique(values):
+            yield Problem(f"kafka.{key}", values, "must not repeat an entry")
     for key, image in (("kafka", k.images.kafka), ("jmxExporter", k.images.jmx_exporter)):
         if image.rsplit(":", 1)[-1] == "latest":
             yield Problem(f"kafka.images.{key}", image, "must pin a tag: 'latest' changes under a running cluster")
