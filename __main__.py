@@ -2,15 +2,17 @@
 
     stack config ─▶ Network ─▶ Cluster (EKS, node group per zone, EBS CSI, gp3)
                             └─▶ Mesh (Istio base ─▶ cni ─▶ istiod, STRICT mTLS, default deny)
-                                  ├─▶ Kafka (Bitnami KRaft chart in a meshed namespace, SCRAM, mTLS rules)
+                                  ├─▶ Kafka (Bitnami KRaft chart in a meshed namespace, SCRAM, ACLs, mTLS rules)
+                                  │     └─▶ KafkaAccess (declared users, ACLs, quotas, topics; a reconcile Job)
                                   └─▶ Monitoring (kube-prometheus-stack, Kafka alerts, dashboards) ─▶ outputs
 """
 
 import pulumi
 
+from components.access import KafkaAccess, KafkaAccessArgs
 from components.cluster import Cluster, ClusterArgs
 from components.config import load_config
-from components.kafka import SASL_MECHANISM, Kafka, KafkaArgs
+from components.kafka import SASL_MECHANISM, SECURITY_PROTOCOL, Kafka, KafkaArgs
 from components.mesh import Mesh, MeshArgs
 from components.monitoring import Monitoring, MonitoringArgs
 from components.network import Network, NetworkArgs
@@ -35,6 +37,8 @@ kafka = Kafka("kafka", KafkaArgs(
     strict_placement=config.is_prod,
     protect=config.protect,
 ), on_cluster)
+access = KafkaAccess("kafka-access", KafkaAccessArgs(
+    config=config.kafka, kafka=kafka, namespaces=mesh.app_namespaces, protect=config.protect), on_cluster)
 monitoring = Monitoring("monitoring", MonitoringArgs(
     config=config.monitoring,
     alert_receiver=config.alert_receiver,
@@ -54,10 +58,8 @@ pulumi.export("storageClass", cluster.storage_class_name)
 pulumi.export("istioVersion", mesh.istio_version)
 pulumi.export("kafkaBootstrapServers", kafka.bootstrap_servers)
 pulumi.export("kafkaSaslMechanism", SASL_MECHANISM)
-pulumi.export("kafkaSecurityProtocol", "SASL_PLAINTEXT")  # inside the mesh's mTLS
-pulumi.export("kafkaClientUsers", list(config.kafka.client_users))
-pulumi.export("kafkaCredentialsSecret", kafka.credentials_secret)
-pulumi.export("kafkaClientPasswords", kafka.client_passwords)  # a secret: pulumi stack output --show-secrets
+pulumi.export("kafkaSecurityProtocol", SECURITY_PROTOCOL)  # inside the mesh's mTLS
+pulumi.export("kafkaUserSecrets", access.user_secrets)  # user -> namespace/secret with everything a client needs
 pulumi.export("grafanaCommand", monitoring.grafana_command)
 pulumi.export("grafanaAdminPassword", monitoring.grafana_admin_password)  # a secret
 pulumi.export("kubeconfigCommand", pulumi.Output.concat(

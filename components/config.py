@@ -320,7 +320,9 @@ class Topic(Model):
     replication_factor: int = Field(description="1 to the broker count; defaults to `kafka.replicationFactor`; "
                                                 "prod at least 3", json_schema_extra={"defaultDoc": "kafka RF"})
     config: dict[str, str] = Field(
-        {}, description="Kafka 4.0 topic settings (strings); prod never below the cluster's durability")
+        {}, description="Kafka 4.0 topic settings (strings); prod never below the cluster's durability; a setting "
+                        "removed here is removed from the topic")
+    delete: bool = Field(False, description="`true` deletes the topic; a topic whose entry is removed is left alone")
 
 
 class KafkaImages(Model):
@@ -337,6 +339,56 @@ class KafkaImages(Model):
         """The chart only lets docker.io/bitnamilegacy/* replace its images without allowInsecureImages."""
         return self.registry == "docker.io" and all(
             image.startswith("bitnamilegacy/") for image in (self.kafka, self.jmx_exporter))
+
+
+ADMIN_USER = "kafka-admin"  # the platform's admin: a super user that no application uses
+INTERNAL_USERS = ("inter_broker_user", "controller_user")  # the chart's PLAIN users of the internal listeners
+_PATTERN = re.compile(r"[A-Za-z0-9._-]{1,249}\*?")  # a name, or a prefix ending in *
+
+
+class TopicGrant(Model):
+    topic: Annotated[str, _check(lambda v: _PATTERN.fullmatch(v) is not None and v != "*",
+                                 "must be a topic name, or a prefix ending in * such as orders.*")] = Field(
+        description="a declared topic's name, or a prefix ending in `*` (`orders.*`)")
+    intents: tuple[Literal["produce", "consume", "admin"], ...] = Field(
+        min_length=1, description="`produce` (Write, Describe), `consume` (Read, Describe; Read on the consumer "
+                                  "groups), `admin` (Describe, DescribeConfigs; Describe and Delete on the groups)")
+
+
+class Quotas(Model):
+    producer_byte_rate: int | None = Field(None, ge=1024, description="bytes/s this user may produce per broker")
+    consumer_byte_rate: int | None = Field(None, ge=1024, description="bytes/s this user may fetch per broker")
+    request_percentage: int | None = Field(None, ge=1, le=10000,
+                                           description="percent of one request-handler thread per broker")
+
+
+class KafkaUser(Model):
+    """One client: who it is (namespace, service account), what it may do, and its own credentials Secret."""
+
+    name: Annotated[str, _check(lambda v: re.fullmatch(r"[a-z0-9]([a-z0-9.-]{0,61}[a-z0-9])?", v) is not None,
+                                "must be a lowercase DNS name (it names the user and its Secret)")] = Field(
+        description="the SCRAM user name; its Secret is `kafka-<name>` in its namespace")
+    namespace: Namespace = Field(description="the client's namespace; must be meshed (`mesh.namespaces`)")
+    service_account: Annotated[str, _check(lambda v: _DNS_LABEL.fullmatch(v) is not None,
+                                           "must be a service account name (a DNS label)")] | None = Field(
+        None, description="only this service account may connect (else any pod of the namespace)")
+    topics: tuple[TopicGrant, ...] = Field(min_length=1, description="what the user may do on which topics")
+    consumer_groups: tuple[Annotated[str, _check(lambda v: _PATTERN.fullmatch(v) is not None and v != "*",
+                                                 "must be group names, or prefixes ending in *")], ...] = Field(
+        (), description="groups it consumes in (names or prefixes ending in `*`); required with `consume`")
+    transactional_ids: tuple[Annotated[str, _check(lambda v: _PATTERN.fullmatch(v) is not None and v != "*",
+                                                   "must be transactional ids, or prefixes ending in *")], ...] = Field(
+        (), description="transactional ids it may use (names or prefixes ending in `*`); needs `produce`")
+    quotas: Quotas | None = Field(None, description="optional produce, fetch and request quotas")
+    password_rotation: Annotated[str, StringConstraints(max_length=64)] = Field(
+        "", description="set or change it (any string) to generate a new password; the old one stops working at "
+                        "once")
+
+
+class Authorization(Model):
+    allow_everyone_if_no_acl: bool = Field(
+        False, description="migration only: `true` lets any authenticated user use a resource that has no ACL yet "
+                           "(README \"Turning authorization on\")")
 
 
 CONTROLLER_DEFAULTS = {"replicas": 3, "storage": "10Gi", "resources": {"cpu": "500m", "memory": "2Gi"}, "heap": "1g"}
@@ -358,19 +410,13 @@ class KafkaConfig(Model):
                                      json_schema_extra={"defaultDoc": "min(2, RF - 1), at least 1"})
     auto_create_topics: bool = Field(False, description="prod must be `false`: a typo in a client would create a topic")
     rack_awareness: bool = Field(True, description="`broker.rack` = the broker's zone; prod must be `true`")
-    client_users: tuple[Annotated[str, _check(lambda v: re.fullmatch(r"[A-Za-z0-9._-]{1,64}", v) is not None,
-                                              "must be distinct user names of letters, digits, '.', '_' and '-'")],
-                        ...] = Field(
-        ("app",), min_length=1, description="SCRAM users, passwords generated; the first also runs topic "
-                                            "provisioning; at least one distinct user name")
-    client_namespaces: tuple[Namespace, ...] = Field(
-        (), description="namespaces allowed to reach port 9092; each must be meshed (`mesh.namespaces`)")
-    client_service_accounts: tuple[Annotated[str, _check(
-        lambda v: len(p := v.split("/")) == 2 and all(_DNS_LABEL.fullmatch(x) for x in p),
-        'must be "namespace/serviceaccount" entries')], ...] = Field(
-        (), description="`namespace/serviceaccount` entries allowed to reach port 9092")
+    users: tuple[KafkaUser, ...] = Field(
+        (), description="Kafka's clients, declared: each gets a password, a Secret in its namespace, its ACLs and "
+                        "its mesh permission; a removed entry loses all of them")
+    authorization: Authorization = Field(default_factory=Authorization)
     images: KafkaImages = Field(default_factory=KafkaImages)
-    topics: tuple[Topic, ...] = Field((), description="topics the chart's provisioning Job creates (`--if-not-exists`)")
+    topics: tuple[Topic, ...] = Field((), description="topics, kept as declared by every `pulumi up`: created, "
+                                                      "partitions raised, settings applied and removed")
 
     @model_validator(mode="before")
     @classmethod
@@ -473,6 +519,9 @@ class PlatformConfig(Model):
 
 
 LOADER_FIELDS = ("stack", "region")  # PlatformConfig fields the stack file may not set
+_USERS_NOW = ("is replaced by kafka.users: one entry per client names its namespace, service account and topic "
+              "grants (README \"Connecting a client\")")
+RETIRED_KAFKA_KEYS = {"clientUsers": _USERS_NOW, "clientNamespaces": _USERS_NOW, "clientServiceAccounts": _USERS_NOW}
 
 
 # --------------------------------------------------------------------------- semantic rules
@@ -675,11 +724,6 @@ def _kafka(p: Context, kafka: KafkaConfig) -> Iterator[Problem]:
                       "prod must be false: a typo in a client would create a topic")
     if p.prod and not k.rack_awareness:
         yield Problem("kafka.rackAwareness", k.rack_awareness, "prod must spread each partition's replicas over zones")
-    if not _unique(k.client_users):
-        yield Problem("kafka.clientUsers", k.client_users, "must not repeat an entry (each user gets one password)")
-    for key, values in (("clientNamespaces", k.client_namespaces), ("clientServiceAccounts", k.client_service_accounts)):
-        if not _unique(values):
-            yield Problem(f"kafka.{key}", values, "must not repeat an entry")
     for key, image in (("kafka", k.images.kafka), ("jmxExporter", k.images.jmx_exporter)):
         if image.rsplit(":", 1)[-1] == "latest":
             yield Problem(f"kafka.images.{key}", image, "must pin a tag: 'latest' changes under a running cluster")
@@ -694,8 +738,11 @@ def _topics(p: Context, k: KafkaConfig, cluster_rf: int, cluster_min_isr: int) -
     names = [t.name for t in k.topics]
     if not _unique(tuple(names)):
         yield Problem("kafka.topics", names, "topic names must be distinct")
+    granted = {g.topic for u in k.users for g in u.topics}
     for i, t in enumerate(k.topics):
         key = f"kafka.topics[{i}]"
+        if t.delete and t.name in granted:
+            yield Problem(f"{key}.delete", t.delete, f"a user is still granted {t.name!r}; remove the grant first")
         if not 1 <= t.replication_factor <= k.broker_count:
             yield Problem(f"{key}.replicationFactor", t.replication_factor,
                           f"must be from 1 to the broker count ({k.broker_count})")
@@ -703,6 +750,11 @@ def _topics(p: Context, k: KafkaConfig, cluster_rf: int, cluster_min_isr: int) -
         if p.prod and t.replication_factor < cluster_rf:
             yield Problem(f"{key}.replicationFactor", t.replication_factor,
                           f"prod topics keep the cluster's replicationFactor ({cluster_rf}) or more")
+        listed = sorted(k for k, v in t.config.items() if "," in v)
+        if listed:
+            yield Problem(f"{key}.config", t.config, f"{', '.join(listed)} must be one value: the reconciler does not "
+                                                     "apply list values such as compact,delete yet")
+            continue
         unknown = sorted(set(t.config) - KAFKA_TOPIC_CONFIGS)
         if unknown:
             yield Problem(f"{key}.config", t.config, f"{', '.join(unknown)} is not a Kafka 4.0 topic setting")
@@ -723,13 +775,31 @@ def _topics(p: Context, k: KafkaConfig, cluster_rf: int, cluster_min_isr: int) -
 
 
 @rule
-def _kafka_clients(p: Context, kafka: KafkaConfig, mesh: MeshConfig) -> Iterator[Problem]:
-    meshed = ("istio-system", kafka.namespace, *mesh.namespaces)
-    for ns in kafka.client_namespaces:
-        if ns not in meshed:
-            yield Problem("kafka.clientNamespaces", kafka.client_namespaces,
-                          f"{ns!r} is not meshed: under STRICT mTLS only meshed clients can connect; add it to "
-                          "mesh.namespaces")
+def _kafka_users(p: Context, kafka: KafkaConfig, mesh: MeshConfig) -> Iterator[Problem]:
+    """Each user entry must be something Kafka and the mesh can carry out."""
+    names = [u.name for u in kafka.users]
+    if not _unique(tuple(names)):
+        yield Problem("kafka.users", names, "user names must be distinct (each gets one password and one Secret)")
+    declared = {t.name for t in kafka.topics}  # a deleted one is reported by its own rule
+    for i, user in enumerate(kafka.users):
+        key = f"kafka.users[{i}]"
+        if user.name in (ADMIN_USER, *INTERNAL_USERS):
+            yield Problem(f"{key}.name", user.name, "is the platform's own user; choose another name")
+        if user.namespace not in mesh.namespaces:
+            yield Problem(f"{key}.namespace", user.namespace,
+                          "is not meshed: under STRICT mTLS only meshed clients can connect; add it to mesh.namespaces")
+        intents = {intent for grant in user.topics for intent in grant.intents}
+        for j, grant in enumerate(user.topics):
+            if not grant.topic.endswith("*") and grant.topic not in declared:
+                yield Problem(f"{key}.topics[{j}].topic", grant.topic,
+                              "is not a declared topic (kafka.topics); grant a declared topic, or a prefix ending in *")
+            if not _unique(grant.intents):
+                yield Problem(f"{key}.topics[{j}].intents", grant.intents, "must not repeat an intent")
+        if "consume" in intents and not user.consumer_groups:
+            yield Problem(f"{key}.consumerGroups", user.consumer_groups,
+                          "must name at least one group (or prefix ending in *) when a grant says consume")
+        if user.transactional_ids and "produce" not in intents:
+            yield Problem(f"{key}.transactionalIds", user.transactional_ids, "needs a grant that says produce")
 
 
 @rule
@@ -859,7 +929,8 @@ def _bounds(loc: tuple) -> str:
     for meta in getattr(field, "metadata", []):
         low = getattr(meta, "ge", low)
         high = getattr(meta, "le", high)
-    return f"must be from {low} to {high}" + (f" ({field.description})" if field and field.description else "")
+    bounds = f"must be from {low} to {high}" if high is not None else f"must be at least {low}"
+    return bounds + (f" ({field.description})" if field and field.description else "")
 
 
 def _error_line(error: ErrorDetails, raw: dict, secret: set[str]) -> str:
@@ -930,14 +1001,25 @@ def parse_config(raw: dict[str, Any], *, stack: str, region: str | None,
     for name in LOADER_FIELDS:
         if name in raw:
             problems.append(f"{PROJECT}:{name} = {_show(raw.pop(name))}: unknown key; the {name} comes from Pulumi")
+    kafka_raw = raw.get("kafka")
+    if isinstance(kafka_raw, dict):
+        retired = [key for key in RETIRED_KAFKA_KEYS if key in kafka_raw]
+        for key in retired:
+            problems.append(f"{PROJECT}:kafka.{key} = {_show(kafka_raw[key])}: {RETIRED_KAFKA_KEYS[key]}")
+        raw["kafka"] = {k: v for k, v in kafka_raw.items() if k not in retired}
     config: PlatformConfig | None = None
     failed: set[str] = set()
     try:
         config = PlatformConfig.model_validate(raw)
     except ValidationError as e:
-        for error in e.errors():
+        errors = e.errors()
+        for error in errors:
             if error["type"] == "missing" and tuple(error["loc"]) == ("environment",):
                 continue  # said above
+            if error["type"] == "too_short" and any(  # pydantic counts a list without its invalid items
+                    len(other["loc"]) > len(error["loc"]) and other["loc"][:len(error["loc"])] == error["loc"]
+                    for other in errors):
+                continue
             line = _error_line(error, raw, secret)
             if not any(line.split(" ", 1)[0] == p.split(" ", 1)[0] for p in problems):  # one line per key
                 problems.append(line)

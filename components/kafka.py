@@ -13,7 +13,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 import pulumi_random as random
 
-from .config import KafkaConfig, KafkaRole
+from .config import ADMIN_USER, INTERNAL_USERS, KafkaConfig, KafkaRole
 from .helm import pinned_release
 from .mesh import Mesh, custom_resource, peer_authentication
 from .observability import LATENCY_JMX_RULES
@@ -23,6 +23,9 @@ RELEASE = "kafka"  # fixed: Service DNS names, and so every client's bootstrap a
 CLIENT_PORT, CONTROLLER_PORT, INTERBROKER_PORT = 9092, 9093, 9094
 SASL_SECRET = "kafka-sasl-credentials"
 SASL_MECHANISM = "SCRAM-SHA-512"
+SECURITY_PROTOCOL = "SASL_PLAINTEXT"  # inside the mesh's mTLS
+RECONCILER = f"{RELEASE}-access"  # the access Job's service account (components/access.py)
+STANDARD_AUTHORIZER = "org.apache.kafka.metadata.authorizer.StandardAuthorizer"  # KRaft's ACL authorizer
 # Labels the chart puts on every controller and broker pod (not on the provisioning Job's).
 POD_SELECTOR = {"app.kubernetes.io/name": "kafka", "app.kubernetes.io/instance": RELEASE,
                 "app.kubernetes.io/part-of": "kafka"}
@@ -138,6 +141,19 @@ def durability(cfg: KafkaConfig) -> dict[str, str]:
     }
 
 
+def authorization(cfg: KafkaConfig) -> dict[str, str]:
+    """ACLs decide: no authenticated principal is a super user except Kafka's own and the platform admin."""
+    return {
+        "authorizer.class.name": STANDARD_AUTHORIZER,
+        # true only while migrating a running cluster (README "Turning authorization on")
+        "allow.everyone.if.no.acl.found": "true" if cfg.authorization.allow_everyone_if_no_acl else "false",
+        "super.users": ";".join(f"User:{user}" for user in (*INTERNAL_USERS, ADMIN_USER)),
+        # clients: SCRAM only, checked against the credentials in the metadata log, so a rotated password
+        # stops working at once; PLAIN stays on the internal listeners (SCRAM fails there, KAFKA-15513)
+        "listener.name.client.sasl.enabled.mechanisms": SASL_MECHANISM,
+    }
+
+
 def kafka_values(cfg: KafkaConfig, *, storage_class: str, cluster_id: str, monitoring_namespace: str,
                  strict_placement: bool) -> dict:
     """The whole values tree for the pinned chart."""
@@ -158,7 +174,7 @@ def kafka_values(cfg: KafkaConfig, *, storage_class: str, cluster_id: str, monit
         "clusterId": cluster_id,  # pinned: a reinstall on existing volumes must present the same id
         "controller": controller,
         "broker": broker,
-        "overrideConfiguration": durability(cfg),
+        "overrideConfiguration": {**durability(cfg), **authorization(cfg)},
         # SASL inside STRICT mTLS: the sidecars encrypt and authenticate pods, SCRAM authenticates clients.
         "listeners": {name: {"protocol": "SASL_PLAINTEXT"} for name in ("client", "controller", "interbroker")},
         "sasl": {
@@ -167,7 +183,9 @@ def kafka_values(cfg: KafkaConfig, *, storage_class: str, cluster_id: str, monit
             "interBrokerMechanism": "PLAIN",
             "controllerMechanism": "PLAIN",
             "existingSecret": SASL_SECRET,
-            "client": {"users": list(cfg.client_users)},
+            # the chart keeps only the platform admin: application users are reconciled (components/access.py),
+            # because the chart's list restarts every broker and only takes effect at storage format
+            "client": {"users": [ADMIN_USER]},
         },
         "defaultInitContainers": {"prepareConfig": {"resources": small}},
         "metrics": {"jmx": {
@@ -176,14 +194,7 @@ def kafka_values(cfg: KafkaConfig, *, storage_class: str, cluster_id: str, monit
             "resources": {"requests": {"cpu": "50m", "memory": "384Mi"}, "limits": {"memory": "384Mi"}},
             "extraRules": LATENCY_JMX_RULES,  # produce/fetch latency percentiles for the alert rules
         }},
-        "provisioning": {
-            "enabled": bool(cfg.topics),
-            "replicationFactor": cfg.replication_factor,  # the chart's default is 1
-            "topics": [{"name": t.name, "partitions": t.partitions, "replicationFactor": t.replication_factor,
-                        "config": t.config} for t in cfg.topics],
-            "podAnnotations": NATIVE_SIDECAR,
-            "resources": {"requests": {"cpu": "100m", "memory": "512Mi"}, "limits": {"memory": "512Mi"}},
-        },
+        "provisioning": {"enabled": False},  # create-only; topics are reconciled instead (components/access.py)
         "networkPolicy": {"enabled": True, "extraIngress": [{
             # Prometheus scrapes Istio's merged metrics on 15020; the chart opens only Kafka's ports
             "from": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": monitoring_namespace}}}],
@@ -206,24 +217,27 @@ def destination_rule(cfg: KafkaConfig, host: str) -> dict:
             "spec": {"host": host, "trafficPolicy": {"tls": {"mode": "ISTIO_MUTUAL"}}}}
 
 
-def authorization_policy(cfg: KafkaConfig) -> dict:
-    """Kafka's pods on every Kafka port; the provisioning Job and configured clients on the client port only."""
-    def principal(namespace: str, service_account: str) -> str:
-        return f"cluster.local/ns/{namespace}/sa/{service_account}"
+def _principal(namespace: str, service_account: str) -> str:
+    return f"cluster.local/ns/{namespace}/sa/{service_account}"
 
+
+def authorization_policy(cfg: KafkaConfig) -> dict:
+    """Kafka's pods on every Kafka port; the access Job on the client and inter-broker ports (the latter only
+    for the admin's first SCRAM credential); each declared client on the client port, and nobody else."""
     all_ports = [str(p) for p in (CLIENT_PORT, CONTROLLER_PORT, INTERBROKER_PORT)]
     client_port = {"operation": {"ports": [str(CLIENT_PORT)]}}
     rules = [
-        {"from": [{"source": {"principals": [principal(cfg.namespace, RELEASE)]}}],
+        {"from": [{"source": {"principals": [_principal(cfg.namespace, RELEASE)]}}],
          "to": [{"operation": {"ports": all_ports}}]},
-        {"from": [{"source": {"principals": [principal(cfg.namespace, f"{RELEASE}-provisioning")]}}],
-         "to": [client_port]},
+        {"from": [{"source": {"principals": [_principal(cfg.namespace, RECONCILER)]}}],
+         "to": [{"operation": {"ports": [str(CLIENT_PORT), str(INTERBROKER_PORT)]}}]},
     ]
-    if cfg.client_namespaces:
-        rules.append({"from": [{"source": {"namespaces": list(cfg.client_namespaces)}}], "to": [client_port]})
-    if cfg.client_service_accounts:
-        rules.append({"from": [{"source": {"principals": [
-            principal(*sa.split("/")) for sa in cfg.client_service_accounts]}}], "to": [client_port]})
+    principals = sorted({_principal(u.namespace, u.service_account) for u in cfg.users if u.service_account})
+    if principals:
+        rules.append({"from": [{"source": {"principals": principals}}], "to": [client_port]})
+    namespaces = sorted({u.namespace for u in cfg.users if not u.service_account})
+    if namespaces:
+        rules.append({"from": [{"source": {"namespaces": namespaces}}], "to": [client_port]})
     return {"apiVersion": "security.istio.io/v1", "kind": "AuthorizationPolicy",
             "metadata": {"name": RELEASE, "namespace": cfg.namespace},
             "spec": {"selector": {"matchLabels": POD_SELECTOR}, "action": "ALLOW", "rules": rules}}
@@ -243,7 +257,10 @@ class Kafka(pulumi.ComponentResource):
     """Kafka in KRaft mode from the Bitnami chart, inside the mesh."""
 
     bootstrap_servers: str
-    client_passwords: pulumi.Output[dict[str, str]]  # secret
+    internal_host: str  # the headless Service of the nodes that serve the inter-broker listener
+    admin_password: pulumi.Output[str]  # secret; the platform admin's
+    values: pulumi.Output[dict]
+    release: pulumi.Resource
 
     def __init__(self, name: str, args: KafkaArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("kafka-platform:index:Kafka", name, None, opts)
@@ -256,20 +273,15 @@ class Kafka(pulumi.ComponentResource):
 
         # Generated once and kept in state as secrets: losing them would orphan the volumes and the users.
         cluster_id = random.RandomId(f"{name}-cluster-id", byte_length=16, opts=keep)
-        passwords = {user: self._password(f"{name}-{user}", keep) for user in cfg.client_users}
+        admin = self._password(f"{name}-admin", keep)
         inter_broker = self._password(f"{name}-inter-broker", keep)
         controller = self._password(f"{name}-controller", keep)
-        first_user = cfg.client_users[0]
         credentials = k8s.core.v1.Secret(
             f"{name}-sasl-credentials",
             metadata={"name": SASL_SECRET, "namespace": cfg.namespace},
-            # the keys sasl.existingSecret must hold; system-user-password signs in the provisioning Job
-            string_data={
-                "client-passwords": pulumi.Output.all(*passwords.values()).apply(",".join),
-                "system-user-password": passwords[first_user],
-                "inter-broker-password": inter_broker,
-                "controller-password": controller,
-            },
+            # the keys sasl.existingSecret must hold (no provisioning Job, so no system-user-password)
+            string_data={"client-passwords": admin, "inter-broker-password": inter_broker,
+                         "controller-password": controller},
             opts=pulumi.ResourceOptions(parent=self, depends_on=[namespace], protect=args.protect))
 
         rbac = []
@@ -286,22 +298,21 @@ class Kafka(pulumi.ComponentResource):
                          for m in (peer_authentication(cfg.namespace, "STRICT"), authorization_policy(cfg),
                                    *(destination_rule(cfg, host) for host in service_hosts(cfg)))]
 
-        values = pulumi.Output.all(args.storage_class, cluster_id.b64_url).apply(lambda v: kafka_values(
+        self.values = pulumi.Output.all(args.storage_class, cluster_id.b64_url).apply(lambda v: kafka_values(
             cfg, storage_class=v[0], cluster_id=v[1], monitoring_namespace=args.monitoring_namespace,
             strict_placement=args.strict_placement))
         # values not secret: a reviewer must see replication and image changes in the preview; the cluster id
         # is an identifier, and the passwords stay in the Secret above
-        pinned_release(
-            f"{name}-release", KAFKA, release=RELEASE, namespace=cfg.namespace, values=values,
-            timeout=900,  # volumes, three controllers and the provisioning hook take longer than the 300 s default
+        self.release = pinned_release(
+            f"{name}-release", KAFKA, release=RELEASE, namespace=cfg.namespace, values=self.values,
+            timeout=900,  # volumes and six pods take longer than the 300 s default
             opts=pulumi.ResourceOptions(parent=self, depends_on=[namespace, credentials, *rbac, *mesh_policies],
                                         protect=args.protect))
 
         self.bootstrap_servers = f"{RELEASE}.{cfg.namespace}.svc.cluster.local:{CLIENT_PORT}"
-        self.client_passwords = pulumi.Output.secret(pulumi.Output.all(**passwords))
-        self.credentials_secret = f"{cfg.namespace}/{SASL_SECRET}"
-        self.register_outputs({"bootstrap_servers": self.bootstrap_servers,
-                               "credentials_secret": self.credentials_secret})
+        self.internal_host = service_hosts(cfg)[-1]  # kafka-broker-headless, or the combined nodes' one
+        self.admin_password = pulumi.Output.secret(admin)
+        self.register_outputs({"bootstrap_servers": self.bootstrap_servers})
 
     def _password(self, name: str, opts: pulumi.ResourceOptions) -> pulumi.Output[str]:
         # no special characters: the chart splices passwords into server.properties and splits on commas

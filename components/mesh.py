@@ -118,8 +118,11 @@ class Mesh(pulumi.ComponentResource):
         after_istiod = pulumi.ResourceOptions(parent=self, depends_on=[istiod])
         custom_resource(f"{name}-peer-authentication", peer_authentication(ROOT_NAMESPACE, cfg.mtls_mode), after_istiod)
         custom_resource(f"{name}-allow-nothing", allow_nothing(ROOT_NAMESPACE), after_istiod)
-        for namespace in cfg.namespaces:
-            self.namespace(f"{name}-{namespace}", namespace, parent=self)
+        # Teams' namespaces: labelled and created here, but never deleted with a removed line (retain on delete):
+        # they hold the teams' own workloads, which this stack does not own.
+        self.app_namespaces: dict[str, pulumi.Resource] = {
+            namespace: self.namespace(f"{name}-{namespace}", namespace, parent=self, retain_on_delete=True)
+            for namespace in cfg.namespaces}
 
         self.register_outputs({"istio_version": self.istio_version, "root_namespace": self.root_namespace})
 
@@ -130,10 +133,11 @@ class Mesh(pulumi.ComponentResource):
                               opts=pulumi.ResourceOptions(parent=self, depends_on=depends_on))
 
     def namespace(self, resource_name: str, namespace: str, parent: pulumi.Resource,
-                  protect: bool = False) -> k8s.core.v1.Namespace:
+                  protect: bool = False, retain_on_delete: bool = False) -> k8s.core.v1.Namespace:
         """A namespace labelled for injection, created only once istiod is ready: a pod started earlier
         silently runs without a sidecar, and nothing reports it."""
         return k8s.core.v1.Namespace(
             resource_name,
             metadata={"name": namespace, "labels": INJECTION_LABEL},
-            opts=pulumi.ResourceOptions(parent=parent, depends_on=[self.ready], protect=protect))
+            opts=pulumi.ResourceOptions(parent=parent, depends_on=[self.ready], protect=protect,
+                                        retain_on_delete=retain_on_delete))

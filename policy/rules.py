@@ -167,12 +167,16 @@ def protect_prod_stateful(args: ResourceValidationArgs, report: Report) -> None:
 
 
 def kafka_topics_replicated(args: ResourceValidationArgs, report: Report) -> None:
-    values = kafka_values(args)
-    if values is None or not is_prod(args.urn):
+    """Topics are declared in the access plan (components/access.py): `topic <name> <partitions> <rf> ...` lines."""
+    if args.resource_type != "kubernetes:core/v1:ConfigMap" or not is_prod(args.urn):
         return
-    for topic in (values.get("provisioning") or {}).get("topics") or []:
-        if _int(topic.get("replicationFactor"), 3) < 3:
-            report(f"prod topic {topic.get('name')!r} has replicationFactor {topic.get('replicationFactor')}")
+    plan = (args.props.get("data") or {}).get("declaration.tsv")
+    if not isinstance(plan, str):
+        return
+    for line in plan.splitlines():
+        fields = line.split("\t")
+        if fields[0] == "topic" and len(fields) >= 4 and _int(fields[3], 3) < 3:
+            report(f"prod topic {fields[1]!r} has replicationFactor {fields[3]}")
 
 
 def prod_images_mirrored(args: ResourceValidationArgs, report: Report) -> None:
@@ -233,7 +237,7 @@ RESOURCE_RULES: list[tuple[str, str, Callable[[ResourceValidationArgs, ReportVio
     ("no-latest-image-tag", "No container image uses the 'latest' tag or no tag.", no_latest_image_tag, MANDATORY),
     ("protect-prod-stateful", "Prod stateful resources are protected from deletion.", protect_prod_stateful,
      MANDATORY),
-    ("kafka-prod-topics-replicated", "Prod topics are provisioned with replication factor >= 3.",
+    ("kafka-prod-topics-replicated", "Prod topics are declared with replication factor >= 3.",
      kafka_topics_replicated, ADVISORY),
     ("destination-rule-host-is-a-service", "DestinationRule hosts name Services, not per-pod names.",
      destination_rule_host_is_a_service, ADVISORY),

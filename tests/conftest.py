@@ -43,6 +43,8 @@ class Resource:
     parent: str = ""
     provider: str = ""
     protect: bool = False
+    retain_on_delete: bool = False
+    aliases: list[str] = field(default_factory=list)  # alias URNs, or "name=<old name>" for a name alias
     dependencies: list[str] = field(default_factory=list)
     secret_inputs: set[str] = field(default_factory=set)  # top-level inputs that carry a Pulumi secret
 
@@ -144,6 +146,8 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
                 inputs={k: v for k, (v, _) in unwrapped.items()},
                 secret_inputs={k for k, (_, secret) in unwrapped.items() if secret},
                 parent=request.parent, provider=request.provider, protect=bool(request.protect),
+                retain_on_delete=bool(request.retainOnDelete),
+                aliases=[*request.aliasURNs, *(str(a).replace("\n", " ").strip() for a in request.aliases)],
                 dependencies=list(request.dependencies)))
         return response
 

@@ -1,7 +1,5 @@
 import pytest
-from conftest import load_stack_config, run_stack
-
-from components.kafka import kafka_values
+from conftest import run_stack
 
 RELEASE = "kubernetes:helm.sh/v3:Release"
 ZONE = "topology.kubernetes.io/zone"
@@ -29,8 +27,8 @@ def test_release_is_the_pinned_bitnami_chart_in_the_meshed_namespace(stack_name,
 
 
 def test_prod_kafka_and_its_secrets_are_protected(prod, dev):
-    for name in ("kafka-release", "kafka-cluster-id", "kafka-app", "kafka-inter-broker", "kafka-controller",
-                 "kafka-sasl-credentials", "kafka-namespace"):
+    for name in ("kafka-release", "kafka-cluster-id", "kafka-admin", "kafka-inter-broker", "kafka-controller",
+                 "kafka-sasl-credentials", "kafka-namespace", "kafka-access-app"):
         assert prod.named(name).protect, name
         assert not dev.named(name).protect, name
 
@@ -63,7 +61,7 @@ def test_volumes_use_the_cluster_storage_class(stack_name, controller_size, brok
 
 @pytest.mark.parametrize("stack_name,auto_create", [("dev", "true"), ("prod", "false")])
 def test_durability_settings_reach_server_properties(stack_name, auto_create, request):
-    assert values(request.getfixturevalue(stack_name))["overrideConfiguration"] == {
+    assert values(request.getfixturevalue(stack_name))["overrideConfiguration"].items() >= {
         "default.replication.factor": "3",
         "min.insync.replicas": "2",
         "offsets.topic.replication.factor": "3",
@@ -71,7 +69,22 @@ def test_durability_settings_reach_server_properties(stack_name, auto_create, re
         "transaction.state.log.min.isr": "2",
         "unclean.leader.election.enable": "false",
         "auto.create.topics.enable": auto_create,
-    }
+    }.items()
+
+
+@pytest.mark.parametrize("stack_name", ["dev", "prod"])
+def test_acls_decide_and_only_kafka_itself_and_the_platform_admin_are_super_users(stack_name, request):
+    settings = values(request.getfixturevalue(stack_name))["overrideConfiguration"]
+    assert settings["authorizer.class.name"] == "org.apache.kafka.metadata.authorizer.StandardAuthorizer"
+    assert settings["allow.everyone.if.no.acl.found"] == "false"
+    assert settings["super.users"] == "User:inter_broker_user;User:controller_user;User:kafka-admin"
+    # SCRAM only on the client listener: a rotated password stops working at once (no static PLAIN login)
+    assert settings["listener.name.client.sasl.enabled.mechanisms"] == "SCRAM-SHA-512"
+
+
+def test_the_migration_flag_lets_everyone_use_resources_without_acls():
+    stack = run_stack("prod", {"kafka.authorization.allowEveryoneIfNoAcl": True})
+    assert values(stack)["overrideConfiguration"]["allow.everyone.if.no.acl.found"] == "true"
 
 
 def test_prod_placement_is_hard_across_zones_and_hosts(prod):
@@ -142,41 +155,34 @@ def test_resources_and_heap_are_explicit(stack_name, role, cpu, memory, heap, re
     assert "resourcesPreset" not in r
 
 
-def test_sasl_scram_for_clients_with_credentials_from_a_pulumi_secret(prod):
+def test_the_chart_keeps_only_the_platform_admin_and_no_password_in_values(prod):
     v = values(prod)
     assert v["listeners"] == {n: {"protocol": "SASL_PLAINTEXT"} for n in ("client", "controller", "interbroker")}
     assert v["sasl"] == {"enabledMechanisms": "PLAIN,SCRAM-SHA-512", "interBrokerMechanism": "PLAIN",
                          "controllerMechanism": "PLAIN", "existingSecret": "kafka-sasl-credentials",
-                         "client": {"users": ["app"]}}
+                         "client": {"users": ["kafka-admin"]}}
     secret = prod.one("kubernetes:core/v1:Secret", "kafka-sasl-credentials")
     assert secret.inputs["metadata"] == {"name": "kafka-sasl-credentials", "namespace": "kafka"}
     assert secret.inputs["stringData"] == {
-        "client-passwords": "kafka-app-password", "system-user-password": "kafka-app-password",
-        "inter-broker-password": "kafka-inter-broker-password", "controller-password": "kafka-controller-password"}
+        "client-passwords": "kafka-admin-password", "inter-broker-password": "kafka-inter-broker-password",
+        "controller-password": "kafka-controller-password"}
     assert "stringData" in secret.secret_inputs
     # values stay readable in previews, and no password is among them
     assert "values" not in release(prod).secret_inputs
-    assert "kafka-app-password" not in str(values(prod))
-    for name in ("kafka-app", "kafka-inter-broker", "kafka-controller"):
+    assert "-password" not in str(values(prod))
+    for name in ("kafka-admin", "kafka-inter-broker", "kafka-controller"):
         assert prod.one("random:index/randomPassword:RandomPassword", name).inputs["special"] is False
 
 
-def test_client_passwords_follow_the_user_order():
-    stack = run_stack("dev", {"kafka.clientUsers": ["orders", "billing"]})
-    data = stack.one("kubernetes:core/v1:Secret", "kafka-sasl-credentials").inputs["stringData"]
-    assert data["client-passwords"] == "kafka-orders-password,kafka-billing-password"
-    assert data["system-user-password"] == "kafka-orders-password"
-
-
 @pytest.mark.parametrize("stack_name", ["dev", "prod"])
-def test_pods_and_the_provisioning_job_use_native_sidecars_and_expose_metrics_to_istio(stack_name, request):
+def test_pods_use_native_sidecars_and_expose_metrics_to_istio(stack_name, request):
     v = values(request.getfixturevalue(stack_name))
     roles = ["controller", "broker"] if v["controller"]["controllerOnly"] else ["controller"]
     for role in roles:
         assert v[role]["podAnnotations"] == {
             "sidecar.istio.io/nativeSidecar": "true", "prometheus.io/scrape": "true",
             "prometheus.io/port": "5556", "prometheus.io/path": "/metrics"}
-    assert v["provisioning"]["podAnnotations"] == {"sidecar.istio.io/nativeSidecar": "true"}
+    assert v["provisioning"] == {"enabled": False}  # create-only hook Job: topics are reconciled instead
     assert "sidecar.istio.io/inject" not in str(v)  # no opt-out that STRICT mTLS would reject
     assert v["metrics"]["jmx"]["enabled"] is True
 
@@ -194,22 +200,6 @@ def test_a_private_mirror_relocates_every_image_and_passes_the_chart_check():
     v = values(stack)
     assert v["image"]["registry"] == v["metrics"]["jmx"]["image"]["registry"] == "registry.example.com/mirror"
     assert v["global"]["security"]["allowInsecureImages"] is True
-
-
-def test_topics_are_provisioned_with_an_explicit_replication_factor(prod, dev):
-    assert values(prod)["provisioning"]["topics"] == [{
-        "name": "events", "partitions": 12, "replicationFactor": 3,
-        "config": {"min.insync.replicas": "2", "retention.ms": "604800000"}}]
-    assert values(prod)["provisioning"]["replicationFactor"] == 3 and values(prod)["provisioning"]["enabled"]
-    (topic,) = values(dev)["provisioning"]["topics"]
-    assert topic["replicationFactor"] == 3  # from the cluster default, never the chart's 1
-
-
-def test_no_topics_means_no_provisioning_job():
-    cfg = load_stack_config("dev", {"kafka.topics": []}).kafka
-    v = kafka_values(cfg, storage_class="sc", cluster_id="id", monitoring_namespace="monitoring",
-                     strict_placement=False)
-    assert v["provisioning"]["enabled"] is False
 
 
 def test_network_policy_stays_on_and_lets_monitoring_scrape_istio_metrics(prod):
@@ -246,9 +236,11 @@ def test_kafka_namespace_enforces_strict_mtls(prod):
     assert pa.inputs["spec"] == {"mtls": {"mode": "STRICT"}}
 
 
-def test_authorization_allows_kafka_itself_everywhere_and_clients_only_on_9092():
-    stack = run_stack("prod", {"mesh.namespaces": ["payments"], "kafka.clientNamespaces": ["payments"],
-                               "kafka.clientServiceAccounts": ["billing/invoicer"]})
+def test_mesh_lets_kafka_itself_everywhere_and_each_declared_client_only_on_9092():
+    stack = run_stack("prod", {"mesh.namespaces": ["apps", "billing"], "kafka.users": [
+        {"name": "app", "namespace": "apps", "topics": [{"topic": "events", "intents": ["produce"]}]},
+        {"name": "invoicer", "namespace": "billing", "serviceAccount": "invoicer",
+         "topics": [{"topic": "events", "intents": ["produce"]}]}]})
     policy = stack.one("kubernetes:security.istio.io/v1:AuthorizationPolicy", "kafka-authorizationpolicy-kafka")
     spec = policy.inputs["spec"]
     assert spec["action"] == "ALLOW"
@@ -257,22 +249,21 @@ def test_authorization_allows_kafka_itself_everywhere_and_clients_only_on_9092()
     sources = [(r["from"][0]["source"], r["to"][0]["operation"]["ports"]) for r in spec["rules"]]
     assert sources == [
         ({"principals": ["cluster.local/ns/kafka/sa/kafka"]}, ["9092", "9093", "9094"]),
-        ({"principals": ["cluster.local/ns/kafka/sa/kafka-provisioning"]}, ["9092"]),
-        ({"namespaces": ["payments"]}, ["9092"]),
+        ({"principals": ["cluster.local/ns/kafka/sa/kafka-access"]}, ["9092", "9094"]),  # the reconcile Job
         ({"principals": ["cluster.local/ns/billing/sa/invoicer"]}, ["9092"]),
+        ({"namespaces": ["apps"]}, ["9092"]),
     ]
 
 
-def test_without_clients_only_kafka_and_its_provisioning_job_are_allowed(prod):
-    policy = prod.one("kubernetes:security.istio.io/v1:AuthorizationPolicy", "kafka-authorizationpolicy-kafka")
+def test_without_users_only_kafka_and_its_reconciler_are_allowed():
+    stack = run_stack("prod", {"kafka.users": []})
+    policy = stack.one("kubernetes:security.istio.io/v1:AuthorizationPolicy", "kafka-authorizationpolicy-kafka")
     assert len(policy.inputs["spec"]["rules"]) == 2
 
 
-def test_stack_outputs_tell_a_client_how_to_connect(prod):
+def test_stack_outputs_tell_a_client_where_its_secret_is(prod):
     out = prod.outputs
     assert out["kafkaBootstrapServers"] == "kafka.kafka.svc.cluster.local:9092"
     assert (out["kafkaSaslMechanism"], out["kafkaSecurityProtocol"]) == ("SCRAM-SHA-512", "SASL_PLAINTEXT")
-    assert out["kafkaClientUsers"] == ["app"] and out["kafkaCredentialsSecret"] == "kafka/kafka-sasl-credentials"
-    assert out["kafkaClientPasswords"] == {"app": "kafka-app-password"}
-    assert "kafkaClientPasswords" in prod.secret_outputs
-    assert not {"kafkaBootstrapServers", "kafkaClientUsers"} & prod.secret_outputs
+    assert out["kafkaUserSecrets"] == {"app": "apps/kafka-app"}
+    assert not [k for k in out if k.startswith("kafka") and "password" in k.lower()]  # only in Secrets and state

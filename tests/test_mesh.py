@@ -103,10 +103,17 @@ def test_dev_can_run_permissive_for_a_migration():
 
 
 def test_meshed_namespace_is_labelled_and_waits_for_istiod():
-    stack = run_stack("dev", {"mesh.namespaces": ["payments"]})
+    stack = run_stack("dev", {"mesh.namespaces": ["apps", "payments"]})
     ns = stack.one(NAMESPACE, "mesh-payments")
     assert ns.inputs["metadata"] == {"name": "payments", "labels": {"istio-injection": "enabled"}}
     assert ns.depends_on(releases(stack)["istiod"])
+
+
+def test_a_teams_namespace_is_never_deleted_with_its_line(prod):
+    # removing a line from mesh.namespaces must not delete the team's namespace and every workload in it
+    apps = prod.one(NAMESPACE, "mesh-apps")
+    assert apps.retain_on_delete and apps.inputs["metadata"]["labels"] == {"istio-injection": "enabled"}
+    assert not prod.one(NAMESPACE, "kafka-namespace").retain_on_delete  # the platform's own: protected instead
 
 
 def test_istio_system_is_not_injected(prod):

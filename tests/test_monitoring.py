@@ -206,7 +206,8 @@ def test_latency_alert_metric_comes_from_our_extra_jmx_rule(prod):
 
 
 def test_dashboards_are_provisioned_for_grafanas_sidecar_with_known_metrics(prod):
-    maps = {r.inputs["metadata"]["name"]: r for r in prod.of_type("kubernetes:core/v1:ConfigMap")}
+    maps = {r.inputs["metadata"]["name"]: r for r in prod.of_type("kubernetes:core/v1:ConfigMap")
+            if r.parent == prod.one("kafka-platform:index:Monitoring").urn}
     assert set(maps) == {"dashboard-kafka", "dashboard-mesh"}
     mesh = json.loads(maps["dashboard-mesh"].inputs["data"]["mesh.json"])
     istio_exprs = [t["expr"] for p in mesh["panels"] for t in p["targets"] if "istio_" in t["expr"]]

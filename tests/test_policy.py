@@ -129,8 +129,8 @@ def test_dev_may_run_permissive_mtls_and_an_open_endpoint():
 
 
 def test_advisories_flag_weak_topics_and_per_pod_destination_rule_hosts(prod):
-    weak_topic = new_violations(prod, "kafka-release", lambda r: r.inputs["values"]["provisioning"]["topics"][0]
-                                .__setitem__("replicationFactor", 1))
+    weak_topic = new_violations(prod, "kafka-access-plan", lambda r: r.inputs["data"].__setitem__(
+        "declaration.tsv", r.inputs["data"]["declaration.tsv"].replace("events\t12\t3", "events\t12\t1")))
     assert weak_topic == ["kafka-prod-topics-replicated: prod topic 'events' has replicationFactor 1"]
     wildcard = new_violations(prod, "kafka-destinationrule-kafka-broker-headless", lambda r: r.inputs["spec"]
                               .__setitem__("host", "*.kafka-broker-headless.kafka.svc.cluster.local"))

@@ -1,0 +1,179 @@
+"""The reconcile script, executed against a fake Kafka CLI that keeps state and answers like Kafka 4.0 does."""
+
+from __future__ import annotations
+
+import json
+import os
+import pathlib
+import subprocess
+import sys
+
+import pytest
+from conftest import ROOT, load_stack_config
+
+from components.access import declaration
+
+SCRIPT = ROOT / "components" / "scripts" / "reconcile_access.sh"
+FAKE = ROOT / "tests" / "fake_kafka_cli.py"
+ADMIN_PASSWORD = "admin-secret"
+APP = {"name": "app", "namespace": "apps", "topics": [{"topic": "events", "intents": ["produce", "consume"]}],
+       "consumerGroups": ["app-*"]}
+
+
+class Cluster:
+    """A fake cluster on disk, and a way to run the script against it."""
+
+    def __init__(self, root: pathlib.Path, state: dict):
+        self.root, self.bin, self.credentials = root, root / "bin", root / "credentials"
+        self.bin.mkdir()
+        self.credentials.mkdir()
+        for tool in ("kafka-configs.sh", "kafka-acls.sh", "kafka-topics.sh"):
+            path = self.bin / tool
+            path.write_text(f'#!/bin/sh\nexec "{sys.executable}" "{FAKE}" "$0" "$@"\n')
+            path.chmod(0o755)
+        self.state_file, self.log = root / "state.json", root / "calls.log"
+        self.state_file.write_text(json.dumps(state))
+        (self.credentials / "admin").write_text(ADMIN_PASSWORD)
+
+    @property
+    def state(self) -> dict:
+        return json.loads(self.state_file.read_text())
+
+    def calls(self) -> list[list[str]]:
+        return [json.loads(line) for line in self.log.read_text().splitlines()] if self.log.exists() else []
+
+    def changes(self) -> list[list[str]]:
+        return [c for c in self.calls() if any(a in c for a in ("--alter", "--add", "--remove", "--create", "--delete"))]
+
+    def run(self, overrides: dict, passwords: dict[str, str]) -> subprocess.CompletedProcess:
+        cfg = load_stack_config("prod", overrides).kafka
+        plan = self.root / "declaration.tsv"
+        plan.write_text(declaration(cfg))
+        for user, password in passwords.items():
+            (self.credentials / user).write_text(password)
+        self.log.unlink(missing_ok=True)
+        env = {**os.environ, "KAFKA_BIN": str(self.bin), "FAKE_KAFKA_STATE": str(self.state_file),
+               "FAKE_KAFKA_LOG": str(self.log), "BOOTSTRAP": "kafka.kafka.svc.cluster.local:9092",
+               "INTERNAL_BOOTSTRAP": "kafka-broker-headless.kafka.svc.cluster.local:9094", "ADMIN_USER": "kafka-admin",
+               "KEEP_USERS": "inter_broker_user controller_user", "DECLARATION": str(plan),
+               "CREDENTIALS": str(self.credentials), "TMPDIR": str(self.root)}
+        return subprocess.run(["bash", str(SCRIPT)], env=env, capture_output=True, text=True, timeout=120)
+
+
+def fresh_cluster(tmp_path) -> Cluster:
+    """Formatted before the platform admin had a SCRAM credential: only its static PLAIN login works."""
+    return Cluster(tmp_path, {"scram": {}, "plain": {"kafka-admin": ADMIN_PASSWORD}, "quotas": {}, "acls": [],
+                              "topics": {"__consumer_offsets": {"partitions": 50, "rf": 3, "configs": {}}}})
+
+
+def test_a_fresh_install_gets_the_admin_users_acls_and_topics(tmp_path):
+    cluster = fresh_cluster(tmp_path)
+    result = cluster.run({"kafka.users": [APP | {"quotas": {"producerByteRate": 1048576}}]}, {"app": "app-pw"})
+    assert result.returncode == 0, result.stderr
+    state = cluster.state
+    assert state["scram"] == {"kafka-admin": ADMIN_PASSWORD, "app": "app-pw"}
+    assert state["quotas"] == {"app": {"producer_byte_rate": "1048576"}}
+    assert sorted(state["acls"]) == sorted([
+        ["User:app", "TOPIC", "LITERAL", "events", op] for op in ("WRITE", "DESCRIBE", "READ")] + [
+        ["User:app", "GROUP", "PREFIXED", "app-", "READ"]])
+    assert state["topics"]["events"] == {"partitions": 12, "rf": 3,
+                                         "configs": {"min.insync.replicas": "2", "retention.ms": "604800000"}}
+    # the admin's first credential went through the inter-broker listener, everything else through the client one
+    servers = [c[c.index("--bootstrap-server") + 1] for c in cluster.calls()]
+    assert servers[0].endswith(":9094") and all(s.endswith(":9092") for s in servers[1:])
+    calls = " ".join(" ".join(c) for c in cluster.calls())
+    assert "admin-secret" not in calls and "app-pw" not in calls  # never on a command line that ps shows
+    assert "app-pw" not in result.stdout + result.stderr
+
+
+def test_a_second_run_with_the_same_declaration_changes_nothing_but_the_passwords(tmp_path):
+    cluster = fresh_cluster(tmp_path)
+    assert cluster.run({"kafka.users": [APP]}, {"app": "app-pw"}).returncode == 0
+    before = cluster.state
+    assert cluster.run({"kafka.users": [APP]}, {"app": "app-pw"}).returncode == 0
+    assert cluster.state == before
+    # what it still writes is the SCRAM credentials (Kafka cannot compare a password), nothing else
+    assert {c[0] for c in cluster.changes()} == {"kafka-configs.sh"}
+    assert all("--add-config-file" in c for c in cluster.changes())
+
+
+def test_a_change_set_is_applied_with_additions_and_removals(tmp_path):
+    cluster = fresh_cluster(tmp_path)
+    billing = {"name": "billing", "namespace": "apps", "topics": [{"topic": "events", "intents": ["consume"]}],
+               "consumerGroups": ["billing"], "quotas": {"consumerByteRate": 2097152}}
+    first = {"kafka.users": [APP, billing], "mesh.namespaces": ["apps"],
+             "kafka.topics": [{"name": "events", "partitions": 12, "config": {
+                 "min.insync.replicas": "2", "retention.ms": "604800000", "segment.ms": "3600000"}}]}
+    assert cluster.run(first, {"app": "app-pw", "billing": "billing-pw"}).returncode == 0
+
+    # billing goes; app loses consume (an ACL removed) and rotates its password; a new user comes;
+    # partitions rise, retention changes, segment.ms is dropped
+    audit = {"name": "audit", "namespace": "apps", "topics": [{"topic": "events", "intents": ["admin"]}],
+             "consumerGroups": ["audit-*"]}
+    second = {"kafka.users": [APP | {"topics": [{"topic": "events", "intents": ["produce"]}],
+                                     "consumerGroups": []}, audit],
+              "kafka.topics": [{"name": "events", "partitions": 24, "config": {
+                  "min.insync.replicas": "2", "retention.ms": "86400000"}}]}
+    result = cluster.run(second, {"app": "app-pw-2", "audit": "audit-pw"})
+    assert result.returncode == 0, result.stderr
+    state = cluster.state
+    assert state["scram"] == {"kafka-admin": ADMIN_PASSWORD, "app": "app-pw-2", "audit": "audit-pw"}
+    assert state["quotas"].get("billing", {}) == {}
+    assert sorted(state["acls"]) == sorted(
+        [["User:app", "TOPIC", "LITERAL", "events", op] for op in ("WRITE", "DESCRIBE")]
+        + [["User:audit", "TOPIC", "LITERAL", "events", op] for op in ("DESCRIBE", "DESCRIBE_CONFIGS")]
+        + [["User:audit", "GROUP", "PREFIXED", "audit-", op] for op in ("DESCRIBE", "DELETE")])
+    assert state["topics"]["events"] == {"partitions": 24, "rf": 3,
+                                         "configs": {"min.insync.replicas": "2", "retention.ms": "86400000"}}
+    assert "user billing: no longer declared" in result.stdout
+
+
+def test_topics_are_deleted_only_when_the_entry_says_so(tmp_path):
+    cluster = fresh_cluster(tmp_path)
+    both = [{"name": "events", "partitions": 12}, {"name": "scratch", "partitions": 1}]
+    assert cluster.run({"kafka.users": [APP], "kafka.topics": both}, {"app": "pw"}).returncode == 0
+    # the entry vanishes: the topic stays
+    assert cluster.run({"kafka.users": [APP], "kafka.topics": both[:1]}, {"app": "pw"}).returncode == 0
+    assert "scratch" in cluster.state["topics"]
+    # the entry says delete: it goes
+    gone = [*both[:1], {"name": "scratch", "delete": True}]
+    assert cluster.run({"kafka.users": [APP], "kafka.topics": gone}, {"app": "pw"}).returncode == 0
+    assert "scratch" not in cluster.state["topics"] and "__consumer_offsets" in cluster.state["topics"]
+
+
+def test_lowering_partitions_fails_the_run_and_says_why(tmp_path):
+    cluster = fresh_cluster(tmp_path)
+    assert cluster.run({"kafka.users": [APP]}, {"app": "pw"}).returncode == 0
+    result = cluster.run({"kafka.users": [APP], "kafka.topics": [{"name": "events", "partitions": 6}]}, {"app": "pw"})
+    assert result.returncode == 1
+    assert ("topic events: has 12 partitions and the declaration says 6; Kafka cannot remove partitions"
+            in result.stderr)
+    assert cluster.state["topics"]["events"]["partitions"] == 12
+
+
+def test_acls_of_kafkas_own_principals_are_never_removed(tmp_path):
+    cluster = fresh_cluster(tmp_path)
+    state = cluster.state
+    state["acls"] = [["User:inter_broker_user", "TOPIC", "LITERAL", "x", "READ"],
+                     ["User:intruder", "TOPIC", "LITERAL", "*", "ALTER_CONFIGS"]]
+    state["scram"]["intruder"] = "x"
+    cluster.state_file.write_text(json.dumps(state))
+    assert cluster.run({"kafka.users": [APP]}, {"app": "pw"}).returncode == 0
+    acls = cluster.state["acls"]
+    assert ["User:inter_broker_user", "TOPIC", "LITERAL", "x", "READ"] in acls
+    assert not [a for a in acls if a[0] == "User:intruder"] and "intruder" not in cluster.state["scram"]
+
+
+def test_a_wrong_admin_password_fails_before_any_change(tmp_path):
+    cluster = fresh_cluster(tmp_path)
+    (cluster.credentials / "admin").write_text("wrong")
+    result = cluster.run({"kafka.users": [APP]}, {"app": "pw"})
+    assert result.returncode == 1 and "cannot give kafka-admin its SCRAM credential" in result.stderr
+    assert cluster.changes() == [] or all("--bootstrap-server" in c for c in cluster.changes())
+    assert cluster.state["scram"] == {}
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_each_stack_declaration_reconciles_cleanly(tmp_path, stack):
+    cluster = fresh_cluster(tmp_path)
+    assert cluster.run({}, {"app": "pw"}).returncode == 0
