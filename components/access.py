@@ -1,8 +1,8 @@
 """Kafka access as code: declared users, ACLs, quotas and topics, reconciled inside the cluster on every `up`.
 
-`expand()` turns the config into plain data (Strimzi's KafkaUser/KafkaTopic, simple authorization): each
-user entry becomes a SCRAM user, its ACLs and quotas, a Secret in its own namespace, and (in kafka.py) its
-rule in the mesh's AuthorizationPolicy. The `KafkaAccess` component wires that data to a Job that runs
+`user_acls()` and `declaration()` turn the config into plain data (Strimzi's KafkaUser/KafkaTopic, simple
+authorization): each user entry becomes a SCRAM user, its ACLs and quotas, a Secret in its own namespace,
+and (in kafka.py) its rule in the mesh's AuthorizationPolicy. The `KafkaAccess` component wires that data to a Job that runs
 scripts/reconcile_access.sh with the Kafka 4.0 CLI from the pinned image; Pulumi awaits it, so a failed
 change fails `pulumi up`. The Job's name carries a hash of everything it applies, so it runs again exactly
 when the declaration, the script or the Kafka release changes.

@@ -222,8 +222,10 @@ def test_kafka_authorization_policy_selects_the_rendered_pods_and_names_rendered
         labels = sts["spec"]["template"]["metadata"]["labels"]
         assert selector.items() <= labels.items(), f"the policy does not select {sts['metadata']['name']}'s pods"
     namespace = policy["metadata"]["namespace"]
+    # the chart's accounts, and the ones the program creates there (the access Job's)
     accounts = {f"cluster.local/ns/{namespace}/sa/{sa['metadata']['name']}"
-                for sa in rendered.find(KAFKA_RELEASE, "ServiceAccount")}
+                for sa in [*rendered.find(KAFKA_RELEASE, "ServiceAccount"), *_registered_manifests(rendered, "ServiceAccount")]
+                if sa["metadata"].get("namespace", namespace) == namespace}
     principals = {p for rule in policy["spec"]["rules"] for source in rule["from"]
                   for p in source["source"].get("principals", []) if p.startswith(f"cluster.local/ns/{namespace}/")}
     assert principals and principals <= accounts, principals - accounts
@@ -231,7 +233,7 @@ def test_kafka_authorization_policy_selects_the_rendered_pods_and_names_rendered
     assert {f"cluster.local/ns/{namespace}/sa/{sa}" for sa in pod_accounts} <= principals
 
 
-def test_kafka_server_properties_carry_the_durability_settings(rendered):
+def test_kafka_server_properties_carry_durability_and_authorization(rendered):
     kafka = rendered.stack.one(RELEASE, "kafka-release").inputs["values"]
     for config_map in rendered.find(KAFKA_RELEASE, "ConfigMap"):
         properties = config_map["data"].get("server.properties")
@@ -239,6 +241,14 @@ def test_kafka_server_properties_carry_the_durability_settings(rendered):
             continue
         for key, value in kafka["overrideConfiguration"].items():
             assert f"{key}={value}" in properties.splitlines(), (config_map["metadata"]["name"], key)
+        lines = properties.splitlines()
+        assert "authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer" in lines
+        assert "super.users=User:inter_broker_user;User:controller_user;User:kafka-admin" in lines
+        assert "listener.name.client.sasl.enabled.mechanisms=SCRAM-SHA-512" in lines
+        # the chart's own JAAS names only the platform admin among client users, and no password
+        jaas = [line for line in lines if "sasl.jaas.config" in line]
+        assert jaas and not any("user_app" in line for line in jaas)
+        assert not any("-password\"" in line and "placeholder" not in line for line in jaas)
 
 
 # --------------------------------------------------------------------------- Istio
