@@ -151,9 +151,11 @@ class KafkaAccess(pulumi.ComponentResource):
             automount_service_account_token=False, opts=pulumi.ResourceOptions(parent=self))
 
         plan = declaration(cfg)
-        # the Kafka release's values and the script and plan: any change re-runs the Job under a new name
+        # the Kafka release's values, the script, the plan and the password rotations: any change re-runs the
+        # Job under a new name (a rotated password must reach the cluster's SCRAM credential too)
+        rotations = ",".join(f"{u.name}={u.password_rotation}" for u in cfg.users)
         digest = pulumi.Output.json_dumps(kafka.values).apply(
-            lambda values: hashlib.sha256((values + SCRIPT + plan).encode()).hexdigest()[:10])
+            lambda values: hashlib.sha256((values + SCRIPT + plan + rotations).encode()).hexdigest()[:10])
         config_map = k8s.core.v1.ConfigMap(
             f"{name}-plan", metadata={"name": digest.apply(lambda d: f"{RECONCILER}-{d}"), "namespace": ns},
             data={"reconcile.sh": SCRIPT, "declaration.tsv": plan}, opts=pulumi.ResourceOptions(parent=self))
@@ -180,6 +182,8 @@ class KafkaAccess(pulumi.ComponentResource):
                                 {"name": "KEEP_USERS", "value": " ".join(INTERNAL_USERS)},
                                 {"name": "DECLARATION", "value": "/plan/declaration.tsv"},
                                 {"name": "CREDENTIALS", "value": "/credentials"},
+                                # kafka-run-class.sh creates its log folder; the root filesystem is read-only
+                                {"name": "LOG_DIR", "value": "/tmp/kafka-logs"},
                             ],
                             "securityContext": {"allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True,
                                                 "capabilities": {"drop": ["ALL"]}},

@@ -118,8 +118,9 @@ def test_the_job_runs_again_exactly_when_what_it_applies_changes(prod):
     changed_access = run_stack("prod", {"kafka.users": [APP | {"consumerGroups": ["app"]}]})
     changed_topic = run_stack("prod", {"kafka.topics": [{"name": "events", "partitions": 24}]})
     changed_kafka = run_stack("prod", {"kafka.brokers.heap": "3g"})
-    names = {job(s).inputs["metadata"]["name"] for s in (changed_access, changed_topic, changed_kafka)}
-    assert len(names) == 3 and name not in names
+    rotated = run_stack("prod", {"kafka.users": [APP | {"passwordRotation": "2"}]})
+    names = {job(s).inputs["metadata"]["name"] for s in (changed_access, changed_topic, changed_kafka, rotated)}
+    assert len(names) == 4 and name not in names
 
 
 def test_the_job_may_take_its_time_and_a_failure_fails_the_up(prod):
