@@ -38,7 +38,7 @@ kafka = Kafka("kafka", KafkaArgs(
     protect=config.protect,
 ), on_cluster)
 access = KafkaAccess("kafka-access", KafkaAccessArgs(
-    config=config.kafka, kafka=kafka, namespaces=mesh.app_namespaces, protect=config.protect), on_cluster)
+    config=config.kafka, kafka=kafka, namespaces=mesh.app_namespaces), on_cluster)
 monitoring = Monitoring("monitoring", MonitoringArgs(
     config=config.monitoring,
     alert_receiver=config.alert_receiver,

@@ -110,7 +110,6 @@ class KafkaAccessArgs:
     config: KafkaConfig
     kafka: Kafka  # its release, admin password and bootstrap address
     namespaces: dict[str, pulumi.Resource]  # the meshed application namespaces, by name
-    protect: bool
 
 
 class KafkaAccess(pulumi.ComponentResource):
@@ -129,8 +128,9 @@ class KafkaAccess(pulumi.ComponentResource):
                 f"{name}-{user.name}", length=32, special=False,
                 # a new rotation value, a new password; none yet, no keepers: adding keepers would replace it
                 keepers={"rotation": user.password_rotation} if user.password_rotation else None,
-                # the first round created users as kafka-<user>: keep their passwords
-                opts=pulumi.ResourceOptions(parent=self, protect=args.protect,
+                # not protected: it rotates, and goes with its entry. The first round created users as
+                # kafka-<user>: keep their passwords.
+                opts=pulumi.ResourceOptions(parent=self,
                                             aliases=[pulumi.Alias(name=f"{RELEASE}-{user.name}", parent=kafka)]),
             ).result
             settings = passwords[user.name].apply(functools.partial(
@@ -144,7 +144,8 @@ class KafkaAccess(pulumi.ComponentResource):
 
         credentials = k8s.core.v1.Secret(
             f"{name}-credentials", metadata={"name": f"{RECONCILER}-credentials", "namespace": ns},
-            string_data={"admin": kafka.admin_password, **passwords},
+            # "_admin": no user name can start with "_", so no user can overwrite it
+            string_data={"_admin": kafka.admin_password, **passwords},
             opts=pulumi.ResourceOptions(parent=self))
         account = k8s.core.v1.ServiceAccount(
             f"{name}-account", metadata={"name": RECONCILER, "namespace": ns},
@@ -203,8 +204,11 @@ class KafkaAccess(pulumi.ComponentResource):
             }
         self.job = k8s.batch.v1.Job(
             f"{name}-reconcile",
-            metadata=k8s.meta.v1.ObjectMetaArgs(name=digest.apply(lambda d: f"{RECONCILER}-{d}"), namespace=ns,
-                                                labels={"app.kubernetes.io/name": RECONCILER}),
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                name=digest.apply(lambda d: f"{RECONCILER}-{d}"), namespace=ns,
+                labels={"app.kubernetes.io/name": RECONCILER},
+                # a Job that failed is run again by the next `up`, even with an unchanged plan
+                annotations={"pulumi.com/replaceUnready": "true"}),
             spec=job_spec,
             opts=pulumi.ResourceOptions(parent=self, depends_on=[kafka.release, credentials, account, config_map],
                                         custom_timeouts=pulumi.CustomTimeouts(create="20m", update="20m")))

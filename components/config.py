@@ -343,12 +343,14 @@ class KafkaImages(Model):
 
 ADMIN_USER = "kafka-admin"  # the platform's admin: a super user that no application uses
 INTERNAL_USERS = ("inter_broker_user", "controller_user")  # the chart's PLAIN users of the internal listeners
-_PATTERN = re.compile(r"[A-Za-z0-9._-]{1,249}\*?")  # a name, or a prefix ending in *
+# A name, or a prefix of at least 3 characters ending in *; never Kafka's internal __ topics.
+_PATTERN = re.compile(r"(?!__)([A-Za-z0-9._-]{1,249}|[A-Za-z0-9._-]{3,248}\*)")
 
 
 class TopicGrant(Model):
     topic: Annotated[str, _check(lambda v: _PATTERN.fullmatch(v) is not None and v != "*",
-                                 "must be a topic name, or a prefix ending in * such as orders.*")] = Field(
+                                 "must be a topic name, or a prefix of 3 or more characters ending in * such as orders.* (not an "
+                                 "internal __ topic)")] = Field(
         description="a declared topic's name, or a prefix ending in `*` (`orders.*`)")
     intents: tuple[Literal["produce", "consume", "admin"], ...] = Field(
         min_length=1, description="`produce` (Write, Describe), `consume` (Read, Describe; Read on the consumer "
@@ -374,10 +376,11 @@ class KafkaUser(Model):
         None, description="only this service account may connect (else any pod of the namespace)")
     topics: tuple[TopicGrant, ...] = Field(min_length=1, description="what the user may do on which topics")
     consumer_groups: tuple[Annotated[str, _check(lambda v: _PATTERN.fullmatch(v) is not None and v != "*",
-                                                 "must be group names, or prefixes ending in *")], ...] = Field(
+                                                 "must be group names, or prefixes of 3 or more characters ending in *")], ...] = Field(
         (), description="groups it consumes in (names or prefixes ending in `*`); required with `consume`")
-    transactional_ids: tuple[Annotated[str, _check(lambda v: _PATTERN.fullmatch(v) is not None and v != "*",
-                                                   "must be transactional ids, or prefixes ending in *")], ...] = Field(
+    transactional_ids: tuple[Annotated[str, _check(
+        lambda v: _PATTERN.fullmatch(v) is not None and v != "*",
+        "must be transactional ids, or prefixes of 3 or more characters ending in *")], ...] = Field(
         (), description="transactional ids it may use (names or prefixes ending in `*`); needs `produce`")
     quotas: Quotas | None = Field(None, description="optional produce, fetch and request quotas")
     password_rotation: Annotated[str, StringConstraints(max_length=64)] = Field(
@@ -800,6 +803,23 @@ def _kafka_users(p: Context, kafka: KafkaConfig, mesh: MeshConfig) -> Iterator[P
                           "must name at least one group (or prefix ending in *) when a grant says consume")
         if user.transactional_ids and "produce" not in intents:
             yield Problem(f"{key}.transactionalIds", user.transactional_ids, "needs a grant that says produce")
+        for other in kafka.users[:i]:  # a group (or transactional id) another user can join is not its own
+            for field, label in (("consumer_groups", "consumerGroups"), ("transactional_ids", "transactionalIds")):
+                shared = [p for p in getattr(user, field) if any(_overlap(p, q) for q in getattr(other, field))]
+                if shared and other.name != user.name:
+                    yield Problem(f"{key}.{label}", shared, f"overlaps the {label} of user {other.name!r}; each "
+                                                            "user's groups and transactional ids must be its own")
+
+
+def _overlap(a: str, b: str) -> bool:
+    """Two names or prefixes (ending in *) that some name matches both."""
+    a_prefix, b_prefix = a.endswith("*"), b.endswith("*")
+    a_stem, b_stem = a.removesuffix("*"), b.removesuffix("*")
+    if a_prefix and b_prefix:
+        return a_stem.startswith(b_stem) or b_stem.startswith(a_stem)
+    if a_prefix or b_prefix:
+        return (b.startswith(a_stem)) if a_prefix else a.startswith(b_stem)
+    return a == b
 
 
 @rule

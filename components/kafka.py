@@ -151,6 +151,9 @@ def authorization(cfg: KafkaConfig) -> dict[str, str]:
         # clients: SCRAM only, checked against the credentials in the metadata log, so a rotated password
         # stops working at once; PLAIN stays on the internal listeners (SCRAM fails there, KAFKA-15513)
         "listener.name.client.sasl.enabled.mechanisms": SASL_MECHANISM,
+        # connections re-authenticate every 5 minutes: a removed or rotated credential is refused within
+        # that time even on a connection opened before (the default, 0, never re-checks)
+        "connections.max.reauth.ms": "300000",
     }
 
 
@@ -222,15 +225,18 @@ def _principal(namespace: str, service_account: str) -> str:
 
 
 def authorization_policy(cfg: KafkaConfig) -> dict:
-    """Kafka's pods on every Kafka port; the access Job on the client and inter-broker ports (the latter only
-    for the admin's first SCRAM credential); each declared client on the client port, and nobody else."""
+    """Kafka's pods on every Kafka port; the access Job on the client port; each declared client on the
+    client port, and nobody else."""
     all_ports = [str(p) for p in (CLIENT_PORT, CONTROLLER_PORT, INTERBROKER_PORT)]
     client_port = {"operation": {"ports": [str(CLIENT_PORT)]}}
     rules = [
         {"from": [{"source": {"principals": [_principal(cfg.namespace, RELEASE)]}}],
          "to": [{"operation": {"ports": all_ports}}]},
+        # the access Job; the inter-broker port only while migrating, where kafka-admin may lack its SCRAM
+        # credential and gets it through its PLAIN login there (a new cluster creates it at storage format)
         {"from": [{"source": {"principals": [_principal(cfg.namespace, RECONCILER)]}}],
-         "to": [{"operation": {"ports": [str(CLIENT_PORT), str(INTERBROKER_PORT)]}}]},
+         "to": [{"operation": {"ports": [str(CLIENT_PORT), *(
+             [str(INTERBROKER_PORT)] if cfg.authorization.allow_everyone_if_no_acl else [])]}}]},
     ]
     principals = sorted({_principal(u.namespace, u.service_account) for u in cfg.users if u.service_account})
     if principals:

@@ -159,7 +159,9 @@ def protect_prod_stateful(args: ResourceValidationArgs, report: Report) -> None:
     if not is_prod(args.urn):
         return
     stateful = args.resource_type in STATEFUL_TYPES or is_kafka_release(args.resource_type, args.props)
-    if stateful and not args.opts.protect:
+    # an application user's password is meant to rotate and go with its entry; the access Job re-sets it
+    rotatable = "kafka-platform:index:KafkaAccess$" in args.urn
+    if stateful and not rotatable and not args.opts.protect:
         report(f"prod {args.resource_type} {args.name!r} holds data or the keys to it and must be protected")
 
 

@@ -50,11 +50,14 @@ def sign_in(args: list[str], state: dict) -> None:
 def configs(args: list[str], state: dict) -> None:
     entity_type, entity = option(args, "--entity-type"), option(args, "--entity-name")
     if "--describe" in args and entity_type == "users":
-        for user in sorted(set(state["scram"]) | set(state["quotas"])):
+        for user in sorted(set(state["scram"]) | set(state["quotas"]) | set(state.get("scram_256", []))):
             if entity and user != entity:
                 continue
-            if user in state["scram"]:
-                print(f"SCRAM credential configs for user-principal '{user}' are SCRAM-SHA-512=iterations=8192")
+            mechanisms = [m for m, users in (("SCRAM-SHA-256", state.get("scram_256", [])),
+                                             ("SCRAM-SHA-512", state["scram"])) if user in users]
+            if mechanisms:
+                print(f"SCRAM credential configs for user-principal '{user}' are "
+                      + ", ".join(f"{m}=iterations=4096" for m in mechanisms))
             if state["quotas"].get(user):
                 quotas = ", ".join(f"{k}={float(v)}" for k, v in sorted(state["quotas"][user].items()))
                 print(f"Quota configs for user-principal '{user}' are {quotas}")
@@ -64,8 +67,16 @@ def configs(args: list[str], state: dict) -> None:
         for key, value in sorted(topic["configs"].items()):
             print(f"  {key}={value} sensitive=false synonyms={{DYNAMIC_TOPIC_CONFIG:{key}={value}}}")
     elif "--alter" in args and entity_type == "users":
-        files = [pathlib.Path(path).read_text().strip() for path in option(args, "--add-config-file", many=True)]
-        for add in [*option(args, "--add-config", many=True), *files]:
+        if option(args, "--add-config") and option(args, "--add-config-file"):
+            die("Only one of --add-config or --add-config-file must be specified")
+        for path in option(args, "--add-config-file", many=True):
+            # a Java properties file: the value is taken as it is, with no [brackets] stripped
+            key, _, value = pathlib.Path(path).read_text().strip().partition("=")
+            scram = re.fullmatch(r"(?:iterations=(\d+),)?password=(.*)", value)
+            if key != "SCRAM-SHA-512" or not scram or os.environ.get("FAKE_KAFKA_REJECT_SCRAM"):
+                die(f"Invalid credential property {key}={value}")
+            state["scram"][entity] = scram.group(2)
+        for add in option(args, "--add-config", many=True):
             scram = re.fullmatch(r"SCRAM-SHA-512=\[iterations=(\d+),password=(.+)\]", add)
             if scram:
                 state["scram"][entity] = scram.group(2)
@@ -77,10 +88,11 @@ def configs(args: list[str], state: dict) -> None:
                 state["quotas"].setdefault(entity, {})[key] = value
         for delete in option(args, "--delete-config", many=True):
             for key in delete.split(","):
-                if key == "SCRAM-SHA-512":
-                    if entity not in state["scram"]:
-                        die(f"Attempt to delete a user credential that does not exist: {entity}")
-                    del state["scram"][entity]
+                if key.startswith("SCRAM-SHA-"):
+                    held = state["scram"] if key == "SCRAM-SHA-512" else state.setdefault("scram_256", [])
+                    if entity not in held:
+                        die(f"Attempt to delete a user credential that does not exist: {entity} {key}")
+                    held.pop(entity) if isinstance(held, dict) else held.remove(entity)
                 elif key in state["quotas"].get(entity, {}):
                     del state["quotas"][entity][key]
                 else:
@@ -130,6 +142,11 @@ def acls(args: list[str], state: dict) -> None:
         die(f"unsupported kafka-acls.sh call: {args}")
 
 
+def matching(state: dict, pattern: str) -> list[str]:
+    """--topic is a regular expression for describe, alter and delete (TopicCommand's IncludeList)."""
+    return sorted(t for t in state["topics"] if re.fullmatch(pattern, t))
+
+
 def topics(args: list[str], state: dict) -> None:
     name = option(args, "--topic")
     if "--list" in args:
@@ -137,13 +154,14 @@ def topics(args: list[str], state: dict) -> None:
             if not ("--exclude-internal" in args and topic.startswith("__")):
                 print(topic)
     elif "--describe" in args:
-        topic = state["topics"].get(name) or die(f"Error while executing topic command : Topic '{name}' does not exist "
-                                                  "as expected")
-        settings = ",".join(f"{k}={v}" for k, v in sorted(topic["configs"].items()))
-        print(f"Topic: {name}\tTopicId: AAAAAAAAAAAAAAAAAAAAAA\tPartitionCount: {topic['partitions']}\t"
-              f"ReplicationFactor: {topic['rf']}\tConfigs: {settings}")
-        for p in range(topic["partitions"]):
-            print(f"\tTopic: {name}\tPartition: {p}\tLeader: 0\tReplicas: 0,1,2\tIsr: 0,1,2")
+        for found in matching(state, name) or die(f"Error while executing topic command : Topic '{name}' does not "
+                                                   "exist as expected"):
+            topic = state["topics"][found]
+            settings = ",".join(f"{k}={v}" for k, v in sorted(topic["configs"].items()))
+            print(f"Topic: {found}\tTopicId: AAAAAAAAAAAAAAAAAAAAAA\tPartitionCount: {topic['partitions']}\t"
+                  f"ReplicationFactor: {topic['rf']}\tConfigs: {settings}")
+            for p in range(topic["partitions"]):
+                print(f"\tTopic: {found}\tPartition: {p}\tLeader: 0\tReplicas: 0,1,2\tIsr: 0,1,2")
     elif "--create" in args:
         if name in state["topics"]:
             die(f"Error while executing topic command : Topic '{name}' already exists.")
@@ -151,14 +169,16 @@ def topics(args: list[str], state: dict) -> None:
         state["topics"][name] = {"partitions": int(option(args, "--partitions")),
                                  "rf": int(option(args, "--replication-factor")), "configs": configs_}
     elif "--alter" in args:
-        topic = state["topics"].get(name) or die(f"Topic '{name}' does not exist")
         wanted = int(option(args, "--partitions"))
-        if wanted <= topic["partitions"]:
-            die(f"org.apache.kafka.common.errors.InvalidPartitionsException: Topic currently has "
-                f"{topic['partitions']} partitions, which is higher than the requested {wanted}.")
-        topic["partitions"] = wanted
+        for found in matching(state, name) or die(f"Topic '{name}' does not exist"):
+            topic = state["topics"][found]
+            if wanted <= topic["partitions"]:
+                die(f"org.apache.kafka.common.errors.InvalidPartitionsException: Topic currently has "
+                    f"{topic['partitions']} partitions, which is higher than the requested {wanted}.")
+            topic["partitions"] = wanted
     elif "--delete" in args:
-        state["topics"].pop(name, None) if name in state["topics"] else die(f"Topic '{name}' does not exist")
+        for found in matching(state, name) or die(f"Topic '{name}' does not exist"):
+            del state["topics"][found]
     else:
         die(f"unsupported kafka-topics.sh call: {args}")
 

@@ -80,6 +80,7 @@ def test_each_user_gets_its_own_secret_in_its_own_namespace(stack_name, request)
 
 def test_passwords_keep_the_first_rounds_and_rotate_on_request(prod):
     password = prod.named("kafka-access-app")
+    assert not password.protect  # protected, prod could neither rotate nor remove a user
     assert "keepers" not in password.inputs  # adding keepers would replace the password a client uses today
     assert any('name: "kafka-app"' in alias for alias in password.aliases)
     rotated = run_stack("prod", {"kafka.users": [APP | {"passwordRotation": "2026-12"}]}).named("kafka-access-app")
@@ -108,7 +109,8 @@ def test_the_reconcile_job_runs_the_script_as_the_admin_after_kafka(prod):
     assert plan.inputs["data"]["reconcile.sh"].startswith("#!/usr/bin/env bash")
     assert "password" not in plan.inputs["data"]["declaration.tsv"]
     credentials = prod.one(SECRET, "kafka-access-credentials")
-    assert set(credentials.inputs["stringData"]) == {"admin", "app"} and "stringData" in credentials.secret_inputs
+    assert set(credentials.inputs["stringData"]) == {"_admin", "app"} and "stringData" in credentials.secret_inputs
+    assert j.inputs["metadata"]["annotations"] == {"pulumi.com/replaceUnready": "true"}  # a failed Job runs again
 
 
 def test_the_job_runs_again_exactly_when_what_it_applies_changes(prod):
@@ -127,3 +129,27 @@ def test_the_job_may_take_its_time_and_a_failure_fails_the_up(prod):
     spec = job(prod).inputs["spec"]
     assert spec["backoffLimit"] == 2 and spec["activeDeadlineSeconds"] == 900
     assert "pulumi.com/skipAwait" not in str(job(prod).inputs["metadata"])  # Pulumi awaits it
+
+
+@pytest.mark.parametrize("patterns,key", [
+    ({"topics": [{"topic": "__consumer_offsets", "intents": ["consume"]}]}, "topics[0].topic"),
+    ({"topics": [{"topic": "__*", "intents": ["consume"]}]}, "topics[0].topic"),
+    ({"topics": [{"topic": "e*", "intents": ["consume"]}]}, "topics[0].topic"),
+    ({"consumerGroups": ["-*"]}, "consumerGroups"),
+])
+def test_grants_never_reach_internal_topics_or_everything(patterns, key):
+    from components.config import ConfigError
+
+    with pytest.raises(ConfigError) as err:
+        load_stack_config("prod", {"kafka.users": [APP | patterns]})
+    assert err.value.problems[0].startswith(f"kafka-platform:kafka.users[0].{key} = ")
+
+
+def test_a_users_groups_are_its_own():
+    from components.config import ConfigError
+
+    billing = APP | {"name": "billing", "consumerGroups": ["app-billing"]}
+    with pytest.raises(ConfigError) as err:
+        load_stack_config("prod", {"kafka.users": [APP, billing]})
+    (problem,) = err.value.problems
+    assert problem.startswith("kafka-platform:kafka.users[1].consumerGroups = ") and "overlaps" in problem

@@ -28,7 +28,7 @@ def test_release_is_the_pinned_bitnami_chart_in_the_meshed_namespace(stack_name,
 
 def test_prod_kafka_and_its_secrets_are_protected(prod, dev):
     for name in ("kafka-release", "kafka-cluster-id", "kafka-admin", "kafka-inter-broker", "kafka-controller",
-                 "kafka-sasl-credentials", "kafka-namespace", "kafka-access-app"):
+                 "kafka-sasl-credentials", "kafka-namespace"):
         assert prod.named(name).protect, name
         assert not dev.named(name).protect, name
 
@@ -80,6 +80,7 @@ def test_acls_decide_and_only_kafka_itself_and_the_platform_admin_are_super_user
     assert settings["super.users"] == "User:inter_broker_user;User:controller_user;User:kafka-admin"
     # SCRAM only on the client listener: a rotated password stops working at once (no static PLAIN login)
     assert settings["listener.name.client.sasl.enabled.mechanisms"] == "SCRAM-SHA-512"
+    assert settings["connections.max.reauth.ms"] == "300000"  # a revoked credential is refused within 5 min
 
 
 def test_the_migration_flag_lets_everyone_use_resources_without_acls():
@@ -249,10 +250,18 @@ def test_mesh_lets_kafka_itself_everywhere_and_each_declared_client_only_on_9092
     sources = [(r["from"][0]["source"], r["to"][0]["operation"]["ports"]) for r in spec["rules"]]
     assert sources == [
         ({"principals": ["cluster.local/ns/kafka/sa/kafka"]}, ["9092", "9093", "9094"]),
-        ({"principals": ["cluster.local/ns/kafka/sa/kafka-access"]}, ["9092", "9094"]),  # the reconcile Job
+        ({"principals": ["cluster.local/ns/kafka/sa/kafka-access"]}, ["9092"]),  # the reconcile Job
         ({"principals": ["cluster.local/ns/billing/sa/invoicer"]}, ["9092"]),
         ({"namespaces": ["apps"]}, ["9092"]),
     ]
+
+
+def test_the_access_job_reaches_the_inter_broker_port_only_while_migrating():
+    stack = run_stack("prod", {"kafka.authorization.allowEveryoneIfNoAcl": True})
+    policy = stack.one("kubernetes:security.istio.io/v1:AuthorizationPolicy", "kafka-authorizationpolicy-kafka")
+    (rule,) = [r for r in policy.inputs["spec"]["rules"]
+               if r["from"][0]["source"].get("principals") == ["cluster.local/ns/kafka/sa/kafka-access"]]
+    assert rule["to"][0]["operation"]["ports"] == ["9092", "9094"]
 
 
 def test_without_users_only_kafka_and_its_reconciler_are_allowed():

@@ -33,7 +33,7 @@ class Cluster:
             path.chmod(0o755)
         self.state_file, self.log = root / "state.json", root / "calls.log"
         self.state_file.write_text(json.dumps(state))
-        (self.credentials / "admin").write_text(ADMIN_PASSWORD)
+        (self.credentials / "_admin").write_text(ADMIN_PASSWORD)
 
     @property
     def state(self) -> dict:
@@ -45,7 +45,7 @@ class Cluster:
     def changes(self) -> list[list[str]]:
         return [c for c in self.calls() if any(a in c for a in ("--alter", "--add", "--remove", "--create", "--delete"))]
 
-    def run(self, overrides: dict, passwords: dict[str, str]) -> subprocess.CompletedProcess:
+    def run(self, overrides: dict, passwords: dict[str, str], **env: str) -> subprocess.CompletedProcess:
         cfg = load_stack_config("prod", overrides).kafka
         plan = self.root / "declaration.tsv"
         plan.write_text(declaration(cfg))
@@ -56,7 +56,7 @@ class Cluster:
                "FAKE_KAFKA_LOG": str(self.log), "BOOTSTRAP": "kafka.kafka.svc.cluster.local:9092",
                "INTERNAL_BOOTSTRAP": "kafka-broker-headless.kafka.svc.cluster.local:9094", "ADMIN_USER": "kafka-admin",
                "KEEP_USERS": "inter_broker_user controller_user", "DECLARATION": str(plan),
-               "CREDENTIALS": str(self.credentials), "TMPDIR": str(self.root)}
+               "CREDENTIALS": str(self.credentials), "TMPDIR": str(self.root), **env}
         return subprocess.run(["bash", str(SCRIPT)], env=env, capture_output=True, text=True, timeout=120)
 
 
@@ -80,7 +80,8 @@ def test_a_fresh_install_gets_the_admin_users_acls_and_topics(tmp_path):
                                          "configs": {"min.insync.replicas": "2", "retention.ms": "604800000"}}
     # the admin's first credential went through the inter-broker listener, everything else through the client one
     servers = [c[c.index("--bootstrap-server") + 1] for c in cluster.calls()]
-    assert servers[0].endswith(":9094") and all(s.endswith(":9092") for s in servers[1:])
+    assert [s for s in servers if s.endswith(":9094")] == ["kafka-broker-headless.kafka.svc.cluster.local:9094"]
+    assert all(s.endswith((":9092", ":9094")) for s in servers)
     calls = " ".join(" ".join(c) for c in cluster.calls())
     assert "admin-secret" not in calls and "app-pw" not in calls  # never on a command line that ps shows
     assert "app-pw" not in result.stdout + result.stderr
@@ -166,9 +167,10 @@ def test_acls_of_kafkas_own_principals_are_never_removed(tmp_path):
 
 def test_a_wrong_admin_password_fails_before_any_change(tmp_path):
     cluster = fresh_cluster(tmp_path)
-    (cluster.credentials / "admin").write_text("wrong")
+    (cluster.credentials / "_admin").write_text("wrong")
     result = cluster.run({"kafka.users": [APP]}, {"app": "pw"})
-    assert result.returncode == 1 and "cannot give kafka-admin its SCRAM credential" in result.stderr
+    assert result.returncode == 1 and "kafka-admin cannot sign in with SCRAM" in result.stderr
+    assert "wrong" not in result.stdout + result.stderr
     assert cluster.changes() == [] or all("--bootstrap-server" in c for c in cluster.changes())
     assert cluster.state["scram"] == {}
 
@@ -177,3 +179,47 @@ def test_a_wrong_admin_password_fails_before_any_change(tmp_path):
 def test_each_stack_declaration_reconciles_cleanly(tmp_path, stack):
     cluster = fresh_cluster(tmp_path)
     assert cluster.run({}, {"app": "pw"}).returncode == 0
+
+
+def test_a_cluster_formatted_with_the_admin_never_uses_the_inter_broker_listener(tmp_path):
+    cluster = fresh_cluster(tmp_path)
+    state = cluster.state
+    state["scram"]["kafka-admin"] = ADMIN_PASSWORD  # created at storage format
+    cluster.state_file.write_text(json.dumps(state))
+    assert cluster.run({"kafka.users": [APP]}, {"app": "pw"}).returncode == 0
+    assert not [c for c in cluster.calls() if any(a.endswith(":9094") for a in c)]
+
+
+def test_topic_names_are_literal_not_patterns(tmp_path):
+    cluster = fresh_cluster(tmp_path)
+    state = cluster.state
+    state["topics"]["orders-v1"] = {"partitions": 3, "rf": 3, "configs": {}}
+    state["topics"]["orders.v1"] = {"partitions": 3, "rf": 3, "configs": {}}
+    cluster.state_file.write_text(json.dumps(state))
+    topics = [{"name": "events"}, {"name": "orders.v1", "delete": True}]
+    assert cluster.run({"kafka.users": [APP], "kafka.topics": topics}, {"app": "pw"}).returncode == 0
+    assert "orders-v1" in cluster.state["topics"] and "orders.v1" not in cluster.state["topics"]
+
+
+def test_only_managed_principals_and_resource_types_are_pruned(tmp_path):
+    cluster = fresh_cluster(tmp_path)
+    state = cluster.state
+    foreign = [["User:kminion", "CLUSTER", "LITERAL", "kafka-cluster", "DESCRIBE"],  # someone else's, no SCRAM here
+               ["User:kminion", "TOPIC", "LITERAL", "*", "DESCRIBE"]]
+    state["acls"] = [*foreign, ["User:old", "TOPIC", "LITERAL", "events", "READ"]]
+    state["scram_256"] = ["old"]  # a user of ours, with a SCRAM-SHA-256 credential only
+    cluster.state_file.write_text(json.dumps(state))
+    result = cluster.run({"kafka.users": [APP]}, {"app": "pw"})
+    assert result.returncode == 0, result.stderr
+    acls = cluster.state["acls"]
+    assert all(a in acls for a in foreign) and not [a for a in acls if a[0] == "User:old"]
+    assert cluster.state["scram_256"] == []
+
+
+def test_a_rejected_password_is_never_printed(tmp_path):
+    cluster = fresh_cluster(tmp_path)
+    result = cluster.run({"kafka.users": [APP]}, {"app": "app-pw-xyz"}, FAKE_KAFKA_REJECT_SCRAM="1")
+    assert result.returncode == 1
+    output = result.stdout + result.stderr
+    assert "Invalid credential property" in output and "password=(hidden)" in output
+    assert ADMIN_PASSWORD not in output and "app-pw-xyz" not in output

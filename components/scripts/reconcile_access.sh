@@ -12,7 +12,8 @@
 #                         acl   <user>  <TOPIC|GROUP|TRANSACTIONAL_ID>  <LITERAL|PREFIXED>  <name>  <OPERATION>
 #                         topic <name>  <partitions>  <replication factor>  <configs: k=v,k=v or ->
 #                         delete-topic <name>
-#   CREDENTIALS         a folder with one file per user holding its password, and `admin`
+#   CREDENTIALS         a folder with one file per user holding its password, and `_admin` (no user name
+#                       starts with _)
 #   KEEP_USERS          principals never touched (the internal users), space separated
 set -euo pipefail
 set -f  # no globbing: a wildcard ACL names its resource "*"
@@ -24,7 +25,7 @@ failures=0
 fail() { echo "FAILED: $*" >&2; failures=$((failures + 1)); }
 say() { echo "$*"; }
 
-admin_password="$(cat "$CREDENTIALS/admin")"
+admin_password="$(cat "$CREDENTIALS/_admin")"
 # Never on the command line (ps would show it): properties files in a private folder.
 umask 077
 cat > "$work/admin.properties" <<EOF
@@ -41,8 +42,17 @@ EOF
 configs() { kafka-configs.sh --bootstrap-server "$BOOTSTRAP" --command-config "$work/admin.properties" "$@"; }
 acls() { kafka-acls.sh --bootstrap-server "$BOOTSTRAP" --command-config "$work/admin.properties" "$@"; }
 topics() { kafka-topics.sh --bootstrap-server "$BOOTSTRAP" --command-config "$work/admin.properties" "$@"; }
-# A SCRAM credential goes in a file (--add-config-file), never on a command line that `ps` shows.
-scram() { printf 'SCRAM-SHA-512=[iterations=8192,password=%s]\n' "$1" > "$work/scram.properties"; echo "$work/scram.properties"; }
+# A SCRAM credential goes in a properties file (--add-config-file), never on a command line that `ps`
+# shows; there the value has no [brackets] (only --add-config strips them).
+scram() { printf 'SCRAM-SHA-512=iterations=8192,password=%s\n' "$1" > "$work/scram.properties"; echo "$work/scram.properties"; }
+# A call that carries a password: its errors go to a file and are shown with every password blanked.
+secretly() {
+  "$@" > /dev/null 2> "$work/error" && return 0
+  sed -e 's/password=[^],;" ]*/password=(hidden)/g' "$work/error" >&2
+  return 1
+}
+# kafka-topics.sh --topic is a regular expression: a dot would match any character (orders.v1, orders-v1)
+literal() { echo "${1//./\\.}"; }
 # READ -> Read, DESCRIBE_CONFIGS -> DescribeConfigs: the CLI's operation names
 pascal() {
   local out="" word lower words
@@ -52,12 +62,21 @@ pascal() {
 }
 resource_flag() { case "$1" in TOPIC) echo --topic ;; GROUP) echo --group ;; TRANSACTIONAL_ID) echo --transactional-id ;; esac; }
 
-# The admin's SCRAM credential: created at storage format on a new cluster; on one formatted before the
-# admin existed, only its PLAIN login on the inter-broker listener works, so give it SCRAM from there.
-say "admin: ensuring the SCRAM credential of $ADMIN_USER"
-kafka-configs.sh --bootstrap-server "$INTERNAL_BOOTSTRAP" --command-config "$work/bootstrap.properties" \
-  --alter --entity-type users --entity-name "$ADMIN_USER" --add-config-file "$(scram "$admin_password")" > /dev/null \
-  || { echo "FAILED: cannot give $ADMIN_USER its SCRAM credential through $INTERNAL_BOOTSTRAP" >&2; exit 1; }
+# The admin signs in with SCRAM on the client listener: its credential is created at storage format. A
+# cluster formatted before the admin existed lacks it; there (during the migration, when the mesh opens
+# the inter-broker port to this Job) its static PLAIN login on that listener can create it.
+if ! configs --describe --entity-type users --entity-name "$ADMIN_USER" > /dev/null 2>&1; then
+  say "admin: no SCRAM credential yet, creating it through the inter-broker listener"
+  secretly kafka-configs.sh --bootstrap-server "$INTERNAL_BOOTSTRAP" --command-config "$work/bootstrap.properties" \
+    --alter --entity-type users --entity-name "$ADMIN_USER" --add-config-file "$(scram "$admin_password")" \
+    || { echo "FAILED: $ADMIN_USER cannot sign in with SCRAM, and cannot get a credential through $INTERNAL_BOOTSTRAP" \
+              "either; on a cluster that ran before access control, set kafka.authorization.allowEveryoneIfNoAcl" \
+              "(README \"Turning authorization on\")" >&2; exit 1; }
+  for _ in 1 2 3 4 5; do  # the new credential reaches every broker through the metadata log
+    configs --describe --entity-type users --entity-name "$ADMIN_USER" > /dev/null 2>&1 && break
+    sleep 2
+  done
+fi
 
 declare -A declared_users=() declared_quotas=() declared_acls=() declared_topics=()
 while IFS=$'\t' read -r kind a b c d e; do
@@ -75,15 +94,17 @@ keep=" $ADMIN_USER ${KEEP_USERS:-} "
 # --------------------------------------------------------------------------- users and quotas
 configs --describe --entity-type users > "$work/users" || { fail "cannot list users"; exit 1; }
 mapfile -t existing_users < <(sed -n "s/^SCRAM credential configs for user-principal '\([^']*\)' are.*/\1/p" "$work/users" | sort -u)
+# "Quota configs for user-principal 'app' are a=1.0, b=2.0" -> a=1.0,b=2.0 (fixed strings: names may hold dots)
+quotas_of() { local line; line="$(grep -F "Quota configs for user-principal '$1' are " "$work/users" || true)"; line="${line#* are }"; echo "${line// /}"; }
+mechanisms_of() { local line; line="$(grep -F "SCRAM credential configs for user-principal '$1' are " "$work/users" || true)"; line="${line#* are }"; echo "$line" | grep -o 'SCRAM-SHA-[0-9]*' | paste -sd, -; }
 
 for user in $(printf '%s\n' "${!declared_users[@]}" | sort); do
   password_file="$CREDENTIALS/$user"
   [[ -r "$password_file" ]] || { fail "user $user: no password in $password_file"; continue; }
   say "user $user: setting its SCRAM credential"
-  configs --alter --entity-type users --entity-name "$user" --add-config-file "$(scram "$(cat "$password_file")")" > /dev/null \
+  secretly configs --alter --entity-type users --entity-name "$user" --add-config-file "$(scram "$(cat "$password_file")")" \
     || fail "user $user: cannot set its SCRAM credential"
-  current="$(sed -n "s/^Quota configs for user-principal '$user' are \(.*\)$/\1/p" "$work/users")"
-  current="${current// /}"  # "a=1.0, b=2.0"
+  current="$(quotas_of "$user")"
   wanted="${declared_quotas[$user]}"
   [[ "$wanted" == "-" ]] && wanted=""
   for key in producer_byte_rate consumer_byte_rate request_percentage; do
@@ -102,12 +123,12 @@ done
 
 for user in "${existing_users[@]}"; do
   [[ -n "${declared_users[$user]:-}" || "$keep" == *" $user "* ]] && continue
-  say "user $user: no longer declared, removing its SCRAM credential"
-  configs --alter --entity-type users --entity-name "$user" --delete-config SCRAM-SHA-512 > /dev/null \
-    || fail "user $user: cannot remove its SCRAM credential"
-  quotas="$(sed -n "s/^Quota configs for user-principal '$user' are \(.*\)$/\1/p" "$work/users")"
+  say "user $user: no longer declared, removing its SCRAM credentials"
+  configs --alter --entity-type users --entity-name "$user" --delete-config "$(mechanisms_of "$user")" > /dev/null \
+    || fail "user $user: cannot remove its SCRAM credentials"
+  quotas="$(quotas_of "$user")"
   if [[ -n "$quotas" ]]; then
-    keys="$(echo "${quotas// /}" | sed -e 's/=[^,]*//g')"
+    keys="$(echo "$quotas" | sed -e 's/=[^,]*//g')"
     configs --alter --entity-type users --entity-name "$user" --delete-config "$keys" > /dev/null \
       || fail "user $user: cannot remove its quotas"
   fi
@@ -142,11 +163,15 @@ for acl in $(printf '%s\n' "${!declared_acls[@]}" | sort | tr '\t' '|'); do
   say "acl: allowing $principal $operation on $type $name ($pattern)"
   change_acl add "$principal" "$type" "$pattern" "$name" "$operation"
 done
+# Only the principals this script manages (declared users, and users that still had a SCRAM credential),
+# and only the resource types it writes: anything else in the cluster is someone else's.
+managed=" ${!declared_users[*]} ${existing_users[*]} "
 for acl in $(printf '%s\n' "${!existing_acls[@]}" | sort | tr '\t' '|'); do
   key="${acl//|/$'\t'}"
   [[ -n "${declared_acls[$key]:-}" ]] && continue
   IFS=$'\t' read -r principal type pattern name operation <<< "$key"
-  [[ "$keep" == *" ${principal#User:} "* ]] && continue
+  [[ "$keep" == *" ${principal#User:} "* || "$managed" != *" ${principal#User:} "* ]] && continue
+  [[ -z "$(resource_flag "$type")" ]] && continue
   say "acl: removing $principal $operation on $type $name ($pattern)"
   change_acl remove "$principal" "$type" "$pattern" "$name" "$operation"
 done
@@ -162,7 +187,7 @@ for topic in $(printf '%s\n' "${!declared_topics[@]}" | sort); do
   if [[ "$spec" == delete ]]; then
     if [[ -n "${exists[$topic]:-}" ]]; then
       say "topic $topic: deleting, as declared"
-      topics --delete --topic "$topic" > /dev/null || fail "topic $topic: cannot delete"
+      topics --delete --topic "$(literal "$topic")" > /dev/null || fail "topic $topic: cannot delete"
     fi
     continue
   fi
@@ -176,14 +201,16 @@ for topic in $(printf '%s\n' "${!declared_topics[@]}" | sort); do
       || fail "topic $topic: cannot create"
     continue
   fi
-  summary="$(topics --describe --topic "$topic" | head -n 1)" || { fail "topic $topic: cannot describe"; continue; }
+  topics --describe --topic "$(literal "$topic")" > "$work/describe" || { fail "topic $topic: cannot describe"; continue; }
+  summary="$(sed -n 1p "$work/describe")"
   current_partitions="$(echo "$summary" | sed -n 's/.*PartitionCount: *\([0-9]*\).*/\1/p')"
   current_replication="$(echo "$summary" | sed -n 's/.*ReplicationFactor: *\([0-9]*\).*/\1/p')"
   if (( partitions < current_partitions )); then
     fail "topic $topic: has $current_partitions partitions and the declaration says $partitions; Kafka cannot remove partitions: declare $current_partitions or more"
   elif (( partitions > current_partitions )); then
     say "topic $topic: raising partitions from $current_partitions to $partitions"
-    topics --alter --topic "$topic" --partitions "$partitions" > /dev/null || fail "topic $topic: cannot raise partitions"
+    topics --alter --topic "$(literal "$topic")" --partitions "$partitions" > /dev/null \
+      || fail "topic $topic: cannot raise partitions"
   fi
   if [[ "$current_replication" != "$replication" ]]; then
     fail "topic $topic: replication factor is $current_replication and the declaration says $replication; a change needs a partition reassignment (README \"Operations\")"
@@ -200,7 +227,7 @@ for topic in $(printf '%s\n' "${!declared_topics[@]}" | sort); do
         || fail "topic $topic: cannot remove setting $key"
     fi
   done
-  if [[ -n "$settings" ]] && ! printf '%s\n' "${current_settings[@]}" | sort | cmp -s - <(tr , '\n' <<< "$settings" | sort); then
+  if [[ -n "$settings" && "$(printf '%s\n' "${current_settings[@]}" | sort)" != "$(tr , '\n' <<< "$settings" | sort)" ]]; then
     say "topic $topic: settings $settings"
     configs --alter --entity-type topics --entity-name "$topic" --add-config "$settings" > /dev/null \
       || fail "topic $topic: cannot apply settings"
