@@ -4,6 +4,7 @@
                             └─▶ Mesh (Istio base ─▶ cni ─▶ istiod, STRICT mTLS, default deny)
                                   ├─▶ Kafka (Bitnami KRaft chart in a meshed namespace, SCRAM, ACLs, mTLS rules)
                                   │     └─▶ KafkaAccess (declared users, ACLs, quotas, topics; a reconcile Job)
+                                  │           └─▶ Verification (Jobs: produce/consume, and refusals; `up` fails on one)
                                   └─▶ Monitoring (kube-prometheus-stack, Kafka alerts, dashboards) ─▶ outputs
 """
 
@@ -11,11 +12,12 @@ import pulumi
 
 from components.access import KafkaAccess, KafkaAccessArgs
 from components.cluster import Cluster, ClusterArgs
-from components.config import load_config
+from components.config import VERIFY_NAMESPACE, load_config
 from components.kafka import SASL_MECHANISM, SECURITY_PROTOCOL, Kafka, KafkaArgs
 from components.mesh import Mesh, MeshArgs
 from components.monitoring import Monitoring, MonitoringArgs
 from components.network import Network, NetworkArgs
+from components.verification import Verification, VerificationArgs
 
 config = load_config()  # validates everything before any resource is registered
 
@@ -28,7 +30,8 @@ cluster = Cluster("cluster", ClusterArgs(
 ))
 
 on_cluster = pulumi.ResourceOptions(providers={"kubernetes": cluster.provider})
-mesh = Mesh("mesh", MeshArgs(config=config.mesh, cluster_ready=cluster.ready), on_cluster)
+mesh = Mesh("mesh", MeshArgs(config=config.mesh, cluster_ready=cluster.ready,
+                             platform_namespaces=config.kafka.verification_namespaces), on_cluster)
 kafka = Kafka("kafka", KafkaArgs(
     config=config.kafka,
     mesh=mesh,
@@ -39,6 +42,11 @@ kafka = Kafka("kafka", KafkaArgs(
 ), on_cluster)
 access = KafkaAccess("kafka-access", KafkaAccessArgs(
     config=config.kafka, kafka=kafka, namespaces=mesh.app_namespaces), on_cluster)
+verification = None
+if config.kafka.verify.enabled:
+    verification = Verification("kafka-verify", VerificationArgs(
+        config=config.kafka, mesh=config.mesh, kafka=kafka, access=access,
+        namespace=mesh.app_namespaces[VERIFY_NAMESPACE]), on_cluster)
 monitoring = Monitoring("monitoring", MonitoringArgs(
     config=config.monitoring,
     alert_receiver=config.alert_receiver,
@@ -60,6 +68,8 @@ pulumi.export("kafkaBootstrapServers", kafka.bootstrap_servers)
 pulumi.export("kafkaSaslMechanism", SASL_MECHANISM)
 pulumi.export("kafkaSecurityProtocol", SECURITY_PROTOCOL)  # inside the mesh's mTLS
 pulumi.export("kafkaUserSecrets", access.user_secrets)  # user -> namespace/secret with everything a client needs
+if verification:
+    pulumi.export("verificationLogsCommand", verification.logs_command)  # README "Did it work?"
 pulumi.export("grafanaCommand", monitoring.grafana_command)
 pulumi.export("grafanaAdminPassword", monitoring.grafana_admin_password)  # a secret
 pulumi.export("kubeconfigCommand", pulumi.Output.concat(

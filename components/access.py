@@ -75,10 +75,11 @@ def user_quotas(user: KafkaUser) -> str:
 
 def declaration(cfg: KafkaConfig) -> str:
     """The tab-separated lines reconcile_access.sh reads: the whole desired state, in a stable order."""
-    lines = [f"user\t{u.name}\t{user_quotas(u)}" for u in sorted(cfg.users, key=lambda u: u.name)]
+    users = cfg.access_users  # the declared ones and, while it is on, the verification's
+    lines = [f"user\t{u.name}\t{user_quotas(u)}" for u in sorted(users, key=lambda u: u.name)]
     lines += ["acl\t" + "\t".join((a.user, a.resource_type, a.pattern, a.name, a.operation))
-              for u in cfg.users for a in user_acls(u)]
-    for topic in sorted(cfg.topics, key=lambda t: t.name):
+              for u in users for a in user_acls(u)]
+    for topic in sorted(cfg.access_topics, key=lambda t: t.name):
         if topic.delete:
             lines.append(f"delete-topic\t{topic.name}")
         else:
@@ -123,7 +124,7 @@ class KafkaAccess(pulumi.ComponentResource):
         ns = cfg.namespace
 
         passwords = {}
-        for user in cfg.users:
+        for user in cfg.access_users:
             passwords[user.name] = random.RandomPassword(
                 f"{name}-{user.name}", length=32, special=False,
                 # a new rotation value, a new password; none yet, no keepers: adding keepers would replace it
@@ -154,9 +155,10 @@ class KafkaAccess(pulumi.ComponentResource):
         plan = declaration(cfg)
         # the Kafka release's values, the script, the plan and the password rotations: any change re-runs the
         # Job under a new name (a rotated password must reach the cluster's SCRAM credential too)
-        rotations = ",".join(f"{u.name}={u.password_rotation}" for u in cfg.users)
+        rotations = ",".join(f"{u.name}={u.password_rotation}" for u in cfg.access_users)
         digest = pulumi.Output.json_dumps(kafka.values).apply(
             lambda values: hashlib.sha256((values + SCRIPT + plan + rotations).encode()).hexdigest()[:10])
+        self.digest = digest  # what the verification hashes too: it re-runs whenever access does
         config_map = k8s.core.v1.ConfigMap(
             f"{name}-plan", metadata={"name": digest.apply(lambda d: f"{RECONCILER}-{d}"), "namespace": ns},
             data={"reconcile.sh": SCRIPT, "declaration.tsv": plan}, opts=pulumi.ResourceOptions(parent=self))

@@ -388,6 +388,24 @@ class KafkaUser(Model):
                         "once")
 
 
+class Verify(Model):
+    """The in-cluster proof after `up` (components/verification.py, README "Did it work?")."""
+
+    enabled: bool = Field(True, description="run the verification Jobs on every `up` that changes Kafka, the mesh "
+                                            "or the access model; `up` fails when a check fails")
+    records: int = Field(100, ge=1, le=10000, description="records produced with acks=all and read back")
+
+
+# The verification's own names: declared through the access model like any client, and reserved for it.
+VERIFY_NAMESPACE = "kafka-verify"
+VERIFY_USER = "platform-verify"  # produces and consumes on its own topic only
+VERIFY_NO_ACL_USER = "platform-verify-no-acl"  # signs in, and has no ACL anywhere
+VERIFY_USERS = (VERIFY_USER, VERIFY_NO_ACL_USER)
+VERIFY_TOPIC = "platform-verify"
+VERIFY_GROUPS = "platform-verify-*"
+VERIFY_SERVICE_ACCOUNT = "platform-verify"  # the only identity the mesh lets through from its namespace
+
+
 class Authorization(Model):
     allow_everyone_if_no_acl: bool = Field(
         False, description="migration only: `true` lets any authenticated user use a resource that has no ACL yet "
@@ -420,6 +438,7 @@ class KafkaConfig(Model):
     images: KafkaImages = Field(default_factory=KafkaImages)
     topics: tuple[Topic, ...] = Field((), description="topics, kept as declared by every `pulumi up`: created, "
                                                       "partitions raised, settings applied and removed")
+    verify: Verify = Field(default_factory=Verify)
 
     @model_validator(mode="before")
     @classmethod
@@ -448,6 +467,33 @@ class KafkaConfig(Model):
     @property
     def broker_count(self) -> int:
         return self.brokers.replicas if self.dedicated_brokers else self.controllers.replicas
+
+    @property
+    def verification_namespaces(self) -> tuple[str, ...]:
+        return (VERIFY_NAMESPACE,) if self.verify.enabled else ()
+
+    @property
+    def access_users(self) -> tuple[KafkaUser, ...]:
+        """The declared users, and the verification's two while it is on: the access model applies them all."""
+        if not self.verify.enabled:
+            return self.users
+        verify = KafkaUser(name=VERIFY_USER, namespace=VERIFY_NAMESPACE, service_account=VERIFY_SERVICE_ACCOUNT,
+                           topics=(TopicGrant(topic=VERIFY_TOPIC, intents=("produce", "consume", "admin")),),
+                           consumer_groups=(VERIFY_GROUPS,))
+        # no grant at all: built without validation, which requires one for a client's entry
+        no_acl = KafkaUser.model_construct(name=VERIFY_NO_ACL_USER, namespace=VERIFY_NAMESPACE,
+                                           service_account=VERIFY_SERVICE_ACCOUNT, topics=(), consumer_groups=(),
+                                           transactional_ids=(), quotas=None, password_rotation="")
+        return (*self.users, verify, no_acl)
+
+    @property
+    def access_topics(self) -> tuple[Topic, ...]:
+        """The declared topics, and the verification's: the cluster's RF and min ISR, an hour of records."""
+        if not self.verify.enabled:
+            return self.topics
+        return (*self.topics, Topic(name=VERIFY_TOPIC, partitions=3, replication_factor=self.replication_factor,
+                                    config={"min.insync.replicas": str(self.min_insync_replicas),
+                                            "retention.ms": "3600000", "segment.ms": "3600000"}))
 
 
 class MonitoringComponent(Model):
@@ -518,7 +564,8 @@ class PlatformConfig(Model):
 
     @property
     def meshed_namespaces(self) -> tuple[str, ...]:
-        return ("istio-system", self.kafka.namespace, self.monitoring.namespace, *self.mesh.namespaces)
+        return ("istio-system", self.kafka.namespace, self.monitoring.namespace, *self.mesh.namespaces,
+                *self.kafka.verification_namespaces)
 
 
 LOADER_FIELDS = ("stack", "region")  # PlatformConfig fields the stack file may not set
@@ -664,7 +711,7 @@ def _cpu_limits(key: str, r: Resources) -> Iterator[Problem]:
 @rule
 def _namespaces(p: Context, mesh: MeshConfig, kafka: KafkaConfig, monitoring: MonitoringConfig) -> Iterator[Problem]:
     """Every component gets its own namespace, never one that Kubernetes, EKS or Istio owns."""
-    taken = {"istio-system": "Istio"}
+    taken = {"istio-system": "Istio", VERIFY_NAMESPACE: "the verification (kafka.verify)"}
     for key, ns in (("kafka.namespace", kafka.namespace), ("monitoring.namespace", monitoring.namespace),
                     *(("mesh.namespaces", n) for n in dict.fromkeys(mesh.namespaces))):  # repeats: see _mesh
         if ns in taken:
@@ -677,7 +724,7 @@ def _namespaces(p: Context, mesh: MeshConfig, kafka: KafkaConfig, monitoring: Mo
 @rule
 def _fargate(p: Context, cluster: ClusterConfig, mesh: MeshConfig, kafka: KafkaConfig,
              monitoring: MonitoringConfig) -> Iterator[Problem]:
-    meshed = ("istio-system", kafka.namespace, monitoring.namespace, *mesh.namespaces)
+    meshed = ("istio-system", kafka.namespace, monitoring.namespace, *mesh.namespaces, *kafka.verification_namespaces)
     for ns in cluster.fargate_namespaces:
         if ns in meshed:
             yield Problem("cluster.fargateNamespaces", cluster.fargate_namespaces,
@@ -744,6 +791,8 @@ def _topics(p: Context, k: KafkaConfig, cluster_rf: int, cluster_min_isr: int) -
     granted = {g.topic for u in k.users for g in u.topics}
     for i, t in enumerate(k.topics):
         key = f"kafka.topics[{i}]"
+        if t.name == VERIFY_TOPIC:
+            yield Problem(f"{key}.name", t.name, "is the verification's own topic (kafka.verify); choose another name")
         if t.delete and t.name in granted:
             yield Problem(f"{key}.delete", t.delete, f"a user is still granted {t.name!r}; remove the grant first")
         if not 1 <= t.replication_factor <= k.broker_count:
@@ -786,8 +835,12 @@ def _kafka_users(p: Context, kafka: KafkaConfig, mesh: MeshConfig) -> Iterator[P
     declared = {t.name for t in kafka.topics}  # a deleted one is reported by its own rule
     for i, user in enumerate(kafka.users):
         key = f"kafka.users[{i}]"
-        if user.name in (ADMIN_USER, *INTERNAL_USERS):
+        if user.name in (ADMIN_USER, *INTERNAL_USERS, *VERIFY_USERS):
             yield Problem(f"{key}.name", user.name, "is the platform's own user; choose another name")
+        taken = [g for g in user.consumer_groups if _overlap(g, VERIFY_GROUPS)]
+        if taken:
+            yield Problem(f"{key}.consumerGroups", taken, f"overlaps the verification's groups ({VERIFY_GROUPS}); "
+                                                          "choose groups of the user's own")
         if user.namespace not in mesh.namespaces:
             yield Problem(f"{key}.namespace", user.namespace,
                           "is not meshed: under STRICT mTLS only meshed clients can connect; add it to mesh.namespaces")

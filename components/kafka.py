@@ -238,10 +238,10 @@ def authorization_policy(cfg: KafkaConfig) -> dict:
          "to": [{"operation": {"ports": [str(CLIENT_PORT), *(
              [str(INTERBROKER_PORT)] if cfg.authorization.allow_everyone_if_no_acl else [])]}}]},
     ]
-    principals = sorted({_principal(u.namespace, u.service_account) for u in cfg.users if u.service_account})
+    principals = sorted({_principal(u.namespace, u.service_account) for u in cfg.access_users if u.service_account})
     if principals:
         rules.append({"from": [{"source": {"principals": principals}}], "to": [client_port]})
-    namespaces = sorted({u.namespace for u in cfg.users if not u.service_account})
+    namespaces = sorted({u.namespace for u in cfg.access_users if not u.service_account})
     if namespaces:
         rules.append({"from": [{"source": {"namespaces": namespaces}}], "to": [client_port]})
     return {"apiVersion": "security.istio.io/v1", "kind": "AuthorizationPolicy",

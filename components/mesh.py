@@ -93,6 +93,7 @@ def custom_resource(name: str, manifest: dict, opts: pulumi.ResourceOptions) -> 
 class MeshArgs:
     config: MeshConfig
     cluster_ready: pulumi.Resource  # istiod cannot schedule before the nodes exist
+    platform_namespaces: tuple[str, ...] = ()  # meshed namespaces the platform owns (the verification's)
 
 
 class Mesh(pulumi.ComponentResource):
@@ -123,6 +124,9 @@ class Mesh(pulumi.ComponentResource):
         self.app_namespaces: dict[str, pulumi.Resource] = {
             namespace: self.namespace(f"{name}-{namespace}", namespace, parent=self, retain_on_delete=True)
             for namespace in cfg.namespaces}
+        # the platform's own client namespaces hold nothing but what the stack puts there: they go with it
+        self.app_namespaces.update({namespace: self.namespace(f"{name}-{namespace}", namespace, parent=self)
+                                    for namespace in args.platform_namespaces})
 
         self.register_outputs({"istio_version": self.istio_version, "root_namespace": self.root_namespace})
 

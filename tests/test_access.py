@@ -45,11 +45,28 @@ def test_no_intent_lets_a_client_change_delete_or_reconfigure_a_topic(intents):
 def test_the_prod_declaration_is_the_whole_desired_state():
     assert declaration(load_stack_config("prod").kafka) == (
         "user\tapp\t-\n"
+        "user\tplatform-verify\t-\n"
+        "user\tplatform-verify-no-acl\t-\n"
         "acl\tapp\tGROUP\tPREFIXED\tapp-\tREAD\n"
         "acl\tapp\tTOPIC\tLITERAL\tevents\tDESCRIBE\n"
         "acl\tapp\tTOPIC\tLITERAL\tevents\tREAD\n"
         "acl\tapp\tTOPIC\tLITERAL\tevents\tWRITE\n"
-        "topic\tevents\t12\t3\tmin.insync.replicas=2,retention.ms=604800000\n")
+        # the verification's user: its own topic and groups, nothing else; its no-ACL user: no line at all
+        "acl\tplatform-verify\tGROUP\tPREFIXED\tplatform-verify-\tDELETE\n"
+        "acl\tplatform-verify\tGROUP\tPREFIXED\tplatform-verify-\tDESCRIBE\n"
+        "acl\tplatform-verify\tGROUP\tPREFIXED\tplatform-verify-\tREAD\n"
+        "acl\tplatform-verify\tTOPIC\tLITERAL\tplatform-verify\tDESCRIBE\n"
+        "acl\tplatform-verify\tTOPIC\tLITERAL\tplatform-verify\tDESCRIBE_CONFIGS\n"
+        "acl\tplatform-verify\tTOPIC\tLITERAL\tplatform-verify\tREAD\n"
+        "acl\tplatform-verify\tTOPIC\tLITERAL\tplatform-verify\tWRITE\n"
+        "topic\tevents\t12\t3\tmin.insync.replicas=2,retention.ms=604800000\n"
+        # the cluster's RF and min ISR, and an hour of records
+        "topic\tplatform-verify\t3\t3\tmin.insync.replicas=2,retention.ms=3600000,segment.ms=3600000\n")
+
+
+def test_without_the_verification_its_users_and_topic_leave_the_declaration():
+    text = declaration(load_stack_config("prod", {"kafka.verify.enabled": False}).kafka)
+    assert "platform-verify" not in text
 
 
 def test_quotas_and_deleted_topics_reach_the_declaration():
@@ -88,7 +105,7 @@ def test_passwords_keep_the_first_rounds_and_rotate_on_request(prod):
 
 
 def job(stack):
-    return stack.one(JOB)
+    return stack.one(JOB, "kafka-access-reconcile")
 
 
 def test_the_reconcile_job_runs_the_script_as_the_admin_after_kafka(prod):
@@ -109,7 +126,7 @@ def test_the_reconcile_job_runs_the_script_as_the_admin_after_kafka(prod):
     assert plan.inputs["data"]["reconcile.sh"].startswith("#!/usr/bin/env bash")
     assert "password" not in plan.inputs["data"]["declaration.tsv"]
     credentials = prod.one(SECRET, "kafka-access-credentials")
-    assert set(credentials.inputs["stringData"]) == {"_admin", "app"} and "stringData" in credentials.secret_inputs
+    assert set(credentials.inputs["stringData"]) == {"_admin", "app", "platform-verify", "platform-verify-no-acl"} and "stringData" in credentials.secret_inputs
     assert j.inputs["metadata"]["annotations"] == {"pulumi.com/replaceUnready": "true"}  # a failed Job runs again
 
 
