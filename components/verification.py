@@ -26,8 +26,16 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from .access import KafkaAccess, secret_name
-from .config import (VERIFY_GROUPS, VERIFY_NAMESPACE, VERIFY_NO_ACL_USER, VERIFY_SERVICE_ACCOUNT, VERIFY_TOPIC,
-                     VERIFY_USER, KafkaConfig, MeshConfig)
+from .config import (
+    VERIFY_GROUPS,
+    VERIFY_NAMESPACE,
+    VERIFY_NO_ACL_USER,
+    VERIFY_SERVICE_ACCOUNT,
+    VERIFY_TOPIC,
+    VERIFY_USER,
+    KafkaConfig,
+    MeshConfig,
+)
 from .kafka import CLIENT_PORT, NATIVE_SIDECAR, RELEASE, Kafka, authorization_policy, destination_rule, service_hosts
 from .mesh import peer_authentication
 
@@ -170,7 +178,7 @@ class Verification(pulumi.ComponentResource):
         self.register_outputs({"logs_command": self.logs_command})
 
     @staticmethod
-    def _job(resource_name: str, suffix: str, digest: pulumi.Output[str], spec: dict[str, Any],
+    def _job(resource_name: str, suffix: str, digest: pulumi.Output[str], spec: Any,  # the API's own shape
              labels: dict[str, str], opts: pulumi.ResourceOptions) -> k8s.batch.v1.Job:
         return k8s.batch.v1.Job(
             resource_name,

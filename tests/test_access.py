@@ -126,7 +126,8 @@ def test_the_reconcile_job_runs_the_script_as_the_admin_after_kafka(prod):
     assert plan.inputs["data"]["reconcile.sh"].startswith("#!/usr/bin/env bash")
     assert "password" not in plan.inputs["data"]["declaration.tsv"]
     credentials = prod.one(SECRET, "kafka-access-credentials")
-    assert set(credentials.inputs["stringData"]) == {"_admin", "app", "platform-verify", "platform-verify-no-acl"} and "stringData" in credentials.secret_inputs
+    assert set(credentials.inputs["stringData"]) == {"_admin", "app", "platform-verify", "platform-verify-no-acl"}
+    assert "stringData" in credentials.secret_inputs
     assert j.inputs["metadata"]["annotations"] == {"pulumi.com/replaceUnready": "true"}  # a failed Job runs again
 
 

@@ -27,7 +27,8 @@ class Cluster:
         self.root, self.bin, self.credentials = root, root / "bin", root / "credentials"
         self.bin.mkdir()
         self.credentials.mkdir()
-        for tool in ("kafka-configs.sh", "kafka-acls.sh", "kafka-topics.sh"):
+        for tool in ("kafka-configs.sh", "kafka-acls.sh", "kafka-topics.sh", "kafka-console-producer.sh",
+                     "kafka-console-consumer.sh", "kafka-producer-perf-test.sh"):
             path = self.bin / tool
             path.write_text(f'#!/bin/sh\nexec "{sys.executable}" "{FAKE}" "$0" "$@"\n')
             path.chmod(0o755)
@@ -45,6 +46,10 @@ class Cluster:
     def changes(self) -> list[list[str]]:
         return [c for c in self.calls() if any(a in c for a in ("--alter", "--add", "--remove", "--create", "--delete"))]
 
+    def env(self, **env: str) -> dict[str, str]:
+        return {**os.environ, "KAFKA_BIN": str(self.bin), "FAKE_KAFKA_STATE": str(self.state_file),
+                "FAKE_KAFKA_LOG": str(self.log), "TMPDIR": str(self.root), **env}
+
     def run(self, overrides: dict, passwords: dict[str, str], **env: str) -> subprocess.CompletedProcess:
         # the verification's own users and topic have their own tests (test_verification.py)
         cfg = load_stack_config("prod", {"kafka.verify.enabled": False, **overrides}).kafka
@@ -53,11 +58,10 @@ class Cluster:
         for user, password in passwords.items():
             (self.credentials / user).write_text(password)
         self.log.unlink(missing_ok=True)
-        env = {**os.environ, "KAFKA_BIN": str(self.bin), "FAKE_KAFKA_STATE": str(self.state_file),
-               "FAKE_KAFKA_LOG": str(self.log), "BOOTSTRAP": "kafka.kafka.svc.cluster.local:9092",
-               "INTERNAL_BOOTSTRAP": "kafka-broker-headless.kafka.svc.cluster.local:9094", "ADMIN_USER": "kafka-admin",
-               "KEEP_USERS": "inter_broker_user controller_user", "DECLARATION": str(plan),
-               "CREDENTIALS": str(self.credentials), "TMPDIR": str(self.root), **env}
+        env = self.env(BOOTSTRAP="kafka.kafka.svc.cluster.local:9092",
+                       INTERNAL_BOOTSTRAP="kafka-broker-headless.kafka.svc.cluster.local:9094", ADMIN_USER="kafka-admin",
+                       KEEP_USERS="inter_broker_user controller_user", DECLARATION=str(plan),
+                       CREDENTIALS=str(self.credentials), **env)
         return subprocess.run(["bash", str(SCRIPT)], env=env, capture_output=True, text=True, timeout=120)
 
 

@@ -132,6 +132,18 @@ def test_drift_check_refreshes_each_stack_in_preview_and_fails_on_changes():
     assert "${{" not in run  # inputs reach the script through env, never by template expansion
 
 
+@pytest.mark.parametrize("stack_name", ["dev", "prod"])
+def test_drift_ignores_exactly_the_verification_jobs_that_expire(stack_name, request):
+    step = workflow("drift.yml")["jobs"]["refresh"]["steps"][-1]
+    assert '--exclude "$VERIFICATION_JOBS"' in step["run"]
+    # Pulumi's URN globs: ** matches anything; everything else is literal
+    pattern = re.compile(".*".join(re.escape(part) for part in step["env"]["VERIFICATION_JOBS"].split("**")))
+    stack = request.getfixturevalue(stack_name)
+    excluded = {r.name for r in stack if pattern.fullmatch(r.urn)}
+    assert excluded == {"kafka-verify-client", "kafka-verify-unmeshed", "kafka-verify-outsider"}
+    assert all(r.inputs["spec"]["ttlSecondsAfterFinished"] for r in stack if r.name in excluded)
+
+
 def test_every_pull_request_renders_the_pinned_charts_with_no_credentials():
     job = workflow("preview.yml")["jobs"]["charts"]
     assert "if" not in job  # forks too: it needs no secret

@@ -100,7 +100,7 @@ deadline=$(( $(date +%s) + wait_seconds ))
 while [[ -z "$live" && $(date +%s) -lt $deadline ]]; do
   echo "marker-$run" | timeout 90 kafka-console-producer.sh --bootstrap-server "$BOOTSTRAP" --topic "$TOPIC" \
     --producer.config "$CLIENT/client.properties" --producer-property acks=all --sync > "$work/marker.out" 2>&1
-  for _ in 1 2 3 4 5 6 7 8 9 10; do
+  for _ in 1 2 3 4 5 6 7 8; do  # 4 s, then another marker: one sent before the assignment is missed
     grep -qF "marker-$run" "$consumed" && { live=1; break; }
     kill -0 "$consumer" 2>/dev/null || break 2
     sleep 0.5
