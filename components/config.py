@@ -846,7 +846,10 @@ def _kafka_users(p: Context, kafka: KafkaConfig, mesh: MeshConfig) -> Iterator[P
                           "is not meshed: under STRICT mTLS only meshed clients can connect; add it to mesh.namespaces")
         intents = {intent for grant in user.topics for intent in grant.intents}
         for j, grant in enumerate(user.topics):
-            if not grant.topic.endswith("*") and grant.topic not in declared:
+            if _overlap(grant.topic, VERIFY_TOPIC):
+                yield Problem(f"{key}.topics[{j}].topic", grant.topic,
+                              f"covers the verification's own topic ({VERIFY_TOPIC}); grant topics of the user's own")
+            elif not grant.topic.endswith("*") and grant.topic not in declared:
                 yield Problem(f"{key}.topics[{j}].topic", grant.topic,
                               "is not a declared topic (kafka.topics); grant a declared topic, or a prefix ending in *")
             if not _unique(grant.intents):

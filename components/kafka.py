@@ -249,6 +249,12 @@ def authorization_policy(cfg: KafkaConfig) -> dict:
             "spec": {"selector": {"matchLabels": POD_SELECTOR}, "action": "ALLOW", "rules": rules}}
 
 
+def mesh_policies(cfg: KafkaConfig) -> list[dict]:
+    """Kafka's own mTLS, authorization and TLS-origination rules, as applied (and as the verification hashes)."""
+    return [peer_authentication(cfg.namespace, "STRICT"), authorization_policy(cfg),
+            *(destination_rule(cfg, host) for host in service_hosts(cfg))]
+
+
 @dataclass(frozen=True)
 class KafkaArgs:
     config: KafkaConfig
@@ -300,9 +306,8 @@ class Kafka(pulumi.ComponentResource):
                                                    opts=pulumi.ResourceOptions(parent=self))]
 
         # mTLS and authorization exist before the first broker boots (and go only after it on destroy)
-        mesh_policies = [custom_resource(f"{name}-{m['kind'].lower()}-{m['metadata']['name']}", m, in_namespace)
-                         for m in (peer_authentication(cfg.namespace, "STRICT"), authorization_policy(cfg),
-                                   *(destination_rule(cfg, host) for host in service_hosts(cfg)))]
+        policies = [custom_resource(f"{name}-{m['kind'].lower()}-{m['metadata']['name']}", m, in_namespace)
+                    for m in mesh_policies(cfg)]
 
         self.values = pulumi.Output.all(args.storage_class, cluster_id.b64_url).apply(lambda v: kafka_values(
             cfg, storage_class=v[0], cluster_id=v[1], monitoring_namespace=args.monitoring_namespace,
@@ -312,7 +317,7 @@ class Kafka(pulumi.ComponentResource):
         self.release = pinned_release(
             f"{name}-release", KAFKA, release=RELEASE, namespace=cfg.namespace, values=self.values,
             timeout=900,  # volumes and six pods take longer than the 300 s default
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[namespace, credentials, *rbac, *mesh_policies],
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[namespace, credentials, *rbac, *policies],
                                         protect=args.protect))
 
         self.bootstrap_servers = f"{RELEASE}.{cfg.namespace}.svc.cluster.local:{CLIENT_PORT}"

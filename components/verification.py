@@ -36,8 +36,8 @@ from .config import (
     KafkaConfig,
     MeshConfig,
 )
-from .kafka import CLIENT_PORT, NATIVE_SIDECAR, RELEASE, Kafka, authorization_policy, destination_rule, service_hosts
-from .mesh import peer_authentication
+from .kafka import CLIENT_PORT, NATIVE_SIDECAR, RELEASE, Kafka, mesh_policies
+from .versions import KAFKA
 
 SCRIPTS = {name: (pathlib.Path(__file__).parent / "scripts" / name).read_text()
            for name in ("verify_kafka.sh", "verify_refused.sh", "kafka_probe.sh")}
@@ -62,10 +62,9 @@ def stats_for(host: str) -> dict[str, str]:
 
 def fingerprint(cfg: KafkaConfig, mesh: MeshConfig, access_digest: str) -> str:
     """Everything the checks verify: the access Job's digest (the Kafka values, the access plan and its
-    passwords' rotations), Kafka's mesh policies, the mesh's settings, and the checks themselves."""
-    policies = [peer_authentication(cfg.namespace, mesh.mtls_mode), authorization_policy(cfg),
-                *(destination_rule(cfg, host) for host in service_hosts(cfg))]
-    parts = [access_digest, json.dumps(policies, sort_keys=True), mesh.model_dump_json(),
+    passwords' rotations), the Kafka chart's version, Kafka's mesh policies as applied, the mesh's settings,
+    and the checks themselves."""
+    parts = [access_digest, KAFKA.version, json.dumps(mesh_policies(cfg), sort_keys=True), mesh.model_dump_json(),
              cfg.verify.model_dump_json(), cfg.images.model_dump_json(), *SCRIPTS.values()]
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:10]
 
@@ -103,7 +102,7 @@ def pod(*, account: str, command: list[str], env: dict[str, str], image: str, la
 
 
 def job_spec(template: dict, deadline_seconds: int) -> dict:
-    return {"backoffLimit": 1,  # one retry absorbs a blip such as a leader election right after a roll
+    return {"backoffLimit": 0,  # the scripts retry what may be a blip themselves; a failure is a verdict
             "activeDeadlineSeconds": deadline_seconds,
             "ttlSecondsAfterFinished": TTL_SECONDS,
             "template": template}
@@ -150,7 +149,8 @@ class Verification(pulumi.ComponentResource):
                  "GROUP_PREFIX": VERIFY_GROUPS.removesuffix("*"), "RECORDS": str(cfg.verify.records),
                  "REPLICATION_FACTOR": str(cfg.replication_factor),
                  "MIN_INSYNC_REPLICAS": str(cfg.min_insync_replicas),
-                 "CLIENT": "/client", "NO_ACL": "/no-acl", "WAIT": "60"},
+                 "CLIENT": "/client", "NO_ACL": "/no-acl", "WAIT": "60", **probe_env,
+                 "KAFKA_HEAP_OPTS": "-Xmx256m"},  # the tools' scripts default to 512m: two JVMs would not fit
             labels={**labels, "app.kubernetes.io/component": "client"}, annotations=NATIVE_SIDECAR,
             mounts={**scripts_volume,
                     "client": ("/client", {"secret": {"secretName": secret_name(VERIFY_USER)}}),
@@ -166,8 +166,9 @@ class Verification(pulumi.ComponentResource):
             labels={**labels, "app.kubernetes.io/component": "outsider"},
             annotations={**NATIVE_SIDECAR, **stats_for(host)}, mounts=scripts_volume)
 
-        timeouts = pulumi.CustomTimeouts(create="15m", update="15m")
-        self.client = self._job(f"{name}-client", "", digest, job_spec(client, 600), labels, pulumi.ResourceOptions(
+        timeouts = pulumi.CustomTimeouts(create="20m", update="20m")
+        # the client checks' steps add up to about 9 minutes at worst (each has its own timeout)
+        self.client = self._job(f"{name}-client", "", digest, job_spec(client, 900), labels, pulumi.ResourceOptions(
             parent=self, depends_on=[kafka.release, args.access.job, scripts, *accounts], custom_timeouts=timeouts))
         self.refusals = [
             self._job(f"{name}-{kind}", f"-{kind}", digest, job_spec(spec, 180), labels, pulumi.ResourceOptions(

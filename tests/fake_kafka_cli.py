@@ -74,6 +74,9 @@ def sign_in(args: list[str], state: dict) -> str:
     else:
         raise Refused(f"org.apache.kafka.common.errors.TimeoutException: Timed out waiting for a node assignment. "
                       f"Call: describeTopics (cannot reach {server})")
+    if not ok and mechanism == "PLAIN":  # PlainSaslServer's own answer
+        raise Refused("org.apache.kafka.common.errors.SaslAuthenticationException: Authentication failed: Invalid "
+                      "username or password")
     if not ok:
         raise Refused(f"org.apache.kafka.common.errors.SaslAuthenticationException: Authentication failed during "
                       f"authentication due to invalid credentials with SASL mechanism {mechanism}")

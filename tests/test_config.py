@@ -313,6 +313,9 @@ BAD_INPUTS = {
     "user_groups_overlap_the_verification": ("dev", {"kafka.users": [USER | {"consumerGroups": ["platform-*"]}]},
                                              "kafka-platform:kafka.users[0].consumerGroups",
                                              "overlaps the verification's groups"),
+    "user_grant_covers_the_verification_topic": (
+        "dev", {"kafka.users": [USER | {"topics": [{"topic": "plat*", "intents": ["consume"]}]}]},
+        "kafka-platform:kafka.users[0].topics[0].topic", "covers the verification's own topic"),
     "topic_named_like_the_verification": ("dev", {**NO_USERS, "kafka.topics": [{"name": "platform-verify"}]},
                                           "kafka-platform:kafka.topics[0].name", "the verification's own topic"),
     "meshed_namespace_of_the_verification": ("dev", {"mesh.namespaces": ["apps", "kafka-verify"]},

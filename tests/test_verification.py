@@ -42,7 +42,7 @@ def test_both_stacks_register_three_jobs_in_the_verification_namespace(stack_nam
         assert j.inputs["metadata"]["namespace"] == VERIFY_NAMESPACE
         assert j.inputs["metadata"]["annotations"] == {"pulumi.com/replaceUnready": "true"}  # a failure runs again
         spec = j.inputs["spec"]
-        assert spec["ttlSecondsAfterFinished"] == 86400 and spec["backoffLimit"] == 1
+        assert spec["ttlSecondsAfterFinished"] == 86400 and spec["backoffLimit"] == 0  # a failure is a verdict
         assert "pulumi.com/skipAwait" not in str(j.inputs["metadata"])  # awaited: a failed check fails the up
     namespace = stack.one("kubernetes:core/v1:Namespace", f"mesh-{VERIFY_NAMESPACE}")
     assert namespace.inputs["metadata"] == {"name": VERIFY_NAMESPACE, "labels": {"istio-injection": "enabled"}}
@@ -63,7 +63,11 @@ def test_the_client_checks_run_as_the_declared_user_in_a_meshed_pod(prod):
     assert env(prod, "client") == {
         "BOOTSTRAP": "kafka.kafka.svc.cluster.local:9092", "TOPIC": "platform-verify",
         "GROUP_PREFIX": "platform-verify-", "RECORDS": "100", "REPLICATION_FACTOR": "3", "MIN_INSYNC_REPLICAS": "2",
-        "CLIENT": "/client", "NO_ACL": "/no-acl", "WAIT": "60", "LOG_DIR": "/tmp/kafka-logs"}
+        "CLIENT": "/client", "NO_ACL": "/no-acl", "WAIT": "60", "HOST": "kafka.kafka.svc.cluster.local",
+        "PORT": "9092", "KAFKA_HEAP_OPTS": "-Xmx256m", "LOG_DIR": "/tmp/kafka-logs"}
+    # two JVMs at a time (consumer and producer) within the limit; the steps' timeouts within the deadline
+    assert container["resources"]["limits"]["memory"] == "1Gi"
+    assert jobs(prod)["client"].inputs["spec"]["activeDeadlineSeconds"] == 900
     volumes = {v["name"]: v for v in spec["volumes"]}
     assert volumes["client"]["secret"] == {"secretName": "kafka-platform-verify"}
     assert volumes["no-acl"]["secret"] == {"secretName": "kafka-platform-verify-no-acl"}
@@ -135,6 +139,7 @@ def name_of(stack) -> str:
     {"kafka.topics": [{"name": "events", "partitions": 24}]},  # the access model
     {"mesh.accessLogging": True},  # the mesh
     {"kafka.verify.records": 10},  # the checks
+    {"kafka.users": []},  # Kafka's AuthorizationPolicy
 ])
 def test_the_checks_run_again_when_what_they_verify_changes(prod, change):
     assert name_of(run_stack("prod")) == name_of(prod)  # nothing changed: the same Jobs, not run again

@@ -31,6 +31,64 @@ PASSWORDS = {VERIFY_USER: "verify-pw", VERIFY_NO_ACL_USER: "no-acl-pw"}
 
 # --------------------------------------------------------------------------- verify_kafka.sh
 
+def kafka_reply(request: bytes) -> bytes:
+    """An ApiVersions response header: size, then the request's correlation id."""
+    body = request[8:12] + b"\x00\x00" + b"\x00" * 8
+    return struct.pack(">i", len(body)) + body
+
+
+def listen(behaviour: str, on_connect=None) -> tuple[socket.socket, int]:
+    """A localhost TCP server that, per connection, replies like Kafka ("kafka"), closes at once ("close"),
+    resets ("reset") or stays silent ("silent"); runs until the socket is closed."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+
+    def serve():
+        while True:
+            try:
+                connection, _ = listener.accept()
+            except OSError:
+                return
+            request = connection.recv(64)
+            if on_connect:
+                on_connect()
+            if behaviour == "kafka":
+                connection.sendall(kafka_reply(request))
+                time.sleep(0.2)
+            elif behaviour == "reset":
+                connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            elif behaviour == "silent":
+                time.sleep(5)
+            connection.close()
+
+    threading.Thread(target=serve, daemon=True).start()
+    return listener, listener.getsockname()[1]
+
+
+@pytest.fixture
+def server() -> Iterator:
+    """Starts listen() servers for a test; yields a function that returns each one's port."""
+    sockets = []
+
+    def start(behaviour: str, on_connect=None) -> int:
+        listener, port = listen(behaviour, on_connect)
+        sockets.append(listener)
+        return port
+
+    yield start
+    for listener in sockets:
+        listener.close()
+
+
+@pytest.fixture(scope="module")
+def kafka_port() -> Iterator[int]:
+    """What the allowed pod's probe reaches: Kafka, answering."""
+    listener, port = listen("kafka")
+    yield port
+    listener.close()
+
+
 @pytest.fixture(scope="module")
 def reconciled(tmp_path_factory) -> dict:
     """Kafka after the access Job: the verification's users, ACLs and topic as the prod declaration says."""
@@ -42,8 +100,9 @@ def reconciled(tmp_path_factory) -> dict:
 
 
 @pytest.fixture
-def cluster(tmp_path, reconciled) -> Cluster:
+def cluster(tmp_path, reconciled, kafka_port) -> Cluster:
     cluster = Cluster(tmp_path, reconciled)
+    cluster.probe_port = kafka_port  # type: ignore[attr-defined]
     for user, password in PASSWORDS.items():  # the Secrets the Job mounts
         folder = tmp_path / user
         folder.mkdir()
@@ -57,7 +116,8 @@ def verify(cluster: Cluster, **env: str) -> tuple[subprocess.CompletedProcess, s
     environment = cluster.env(**{
         "BOOTSTRAP": BOOTSTRAP, "TOPIC": "platform-verify", "GROUP_PREFIX": "platform-verify-", "RECORDS": "40",
         "REPLICATION_FACTOR": "3", "MIN_INSYNC_REPLICAS": "2", "CLIENT": str(cluster.root / VERIFY_USER),
-        "NO_ACL": str(cluster.root / VERIFY_NO_ACL_USER), "WAIT": "10", "RESULT": str(result_file), **env})
+        "NO_ACL": str(cluster.root / VERIFY_NO_ACL_USER), "WAIT": "10", "RESULT": str(result_file),
+        "HOST": "127.0.0.1", "PORT": str(cluster.probe_port), **env})  # type: ignore[attr-defined]
     result = subprocess.run(["bash", str(SCRIPTS / "verify_kafka.sh")], env=environment, capture_output=True,
                             text=True, timeout=120)
     return result, result_file.read_text()
@@ -76,7 +136,7 @@ def test_a_sound_cluster_passes_every_check_and_reports_latency(cluster):
     result, summary = verify(cluster)
     assert result.returncode == 0, result.stdout + result.stderr
     passed = lines(result, "PASS")
-    assert set(passed) == {"topic", "produce-consume", "no-acl", "wrong-password", "plain"}
+    assert set(passed) == {"topic", "produce-consume", "no-acl", "wrong-password", "plain", "probe-control"}
     assert passed["topic"] == "platform-verify has 3 partitions, replication factor 3, min.insync.replicas 2"
     assert passed["produce-consume"].startswith("40 records written with acks=all and idempotence, all read back "
                                                 "once and unchanged; produce latency avg ")
@@ -85,6 +145,7 @@ def test_a_sound_cluster_passes_every_check_and_reports_latency(cluster):
                                "[platform-verify]"
     assert passed["wrong-password"] == "refused as expected: invalid credentials with SASL mechanism SCRAM-SHA-512"
     assert passed["plain"] == "refused as expected: Client SASL mechanism 'PLAIN' not enabled in the server"
+    assert passed["probe-control"] == f"answered: Kafka replied on 127.0.0.1:{cluster.probe_port} (correlation id 7)"
     assert summary == "all checks passed\n"
     # what it ran: the verification user produced with acks=all and idempotence, read in its own group
     calls = cluster.calls()
@@ -127,6 +188,32 @@ def test_each_broken_promise_fails_its_check_with_its_reason(cluster, case):
     assert summary.startswith(f"kafka verification failed: {check}: {reason}")
 
 
+def test_a_probe_that_kafka_does_not_answer_fails_the_control(cluster, server):
+    # were the probe wrong, the pod checks would read its silence as a refusal: the allowed pod must get an answer
+    port = server("close")
+    result, summary = verify(cluster, PORT=str(port))
+    assert lines(result, "FAIL") == {"probe-control": "an allowed pod's probe got no answer from Kafka, so the pod "
+                                                      f"checks could not tell a refusal: closed: connected to "
+                                                      f"127.0.0.1:{port}, then closed with no reply"}
+
+
+def test_a_check_cut_short_still_says_how_far_it_got(cluster):
+    # the Job's deadline kills the pod mid-check: the termination message already names the running check
+    result_file = cluster.root / "termination-log"
+    process = subprocess.Popen(["bash", str(SCRIPTS / "verify_kafka.sh")], env=cluster.env(**{
+        "BOOTSTRAP": BOOTSTRAP, "TOPIC": "platform-verify", "GROUP_PREFIX": "platform-verify-", "RECORDS": "40",
+        "REPLICATION_FACTOR": "3", "MIN_INSYNC_REPLICAS": "2", "CLIENT": str(cluster.root / VERIFY_USER),
+        "NO_ACL": str(cluster.root / VERIFY_NO_ACL_USER), "WAIT": "10", "RESULT": str(result_file),
+        "HOST": "127.0.0.1", "PORT": "1", "FAKE_KAFKA_LOSE": "7"}), stdout=subprocess.DEVNULL)
+    deadline = time.time() + 30
+    while time.time() < deadline and "produce-consume" not in (result_file.read_text() if result_file.exists() else ""):
+        time.sleep(0.2)
+    process.kill()
+    process.wait()
+    assert result_file.read_text() == ("kafka verification did not finish: it was running produce-consume; "
+                                       "passed: topic\n")
+
+
 def test_a_refusal_for_another_reason_fails_the_negative_checks(cluster):
     # the no-ACL user never got its credential: its refusal is a failed sign-in, not authorization
     state = cluster.state
@@ -165,49 +252,6 @@ def test_under_replicated_partitions_are_reported_not_failed(cluster):
 
 
 # --------------------------------------------------------------------------- kafka_probe.sh
-
-def kafka_reply(request: bytes) -> bytes:
-    """An ApiVersions response header: size, then the request's correlation id."""
-    body = request[8:12] + b"\x00\x00" + b"\x00" * 8
-    return struct.pack(">i", len(body)) + body
-
-
-@pytest.fixture
-def server() -> Iterator:
-    """Starts a localhost TCP server that does `behaviour` with each connection; yields its port."""
-    sockets = []
-
-    def start(behaviour: str, on_connect=None) -> int:
-        listener = socket.socket()
-        listener.bind(("127.0.0.1", 0))
-        listener.listen()
-        sockets.append(listener)
-
-        def serve():
-            while True:
-                try:
-                    connection, _ = listener.accept()
-                except OSError:
-                    return
-                request = connection.recv(64)
-                if on_connect:
-                    on_connect()
-                if behaviour == "kafka":
-                    connection.sendall(kafka_reply(request))
-                    time.sleep(0.2)
-                elif behaviour == "reset":
-                    connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-                elif behaviour == "silent":
-                    time.sleep(5)
-                connection.close()  # "close": at once, with no reply
-
-        threading.Thread(target=serve, daemon=True).start()
-        return listener.getsockname()[1]
-
-    yield start
-    for listener in sockets:
-        listener.close()
-
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -256,13 +300,14 @@ def test_the_probe_reports_a_port_nobody_listens_on():
 class Envoy:
     """A stand-in for a sidecar's admin port: /ready, and /stats with the outbound cluster's counters."""
 
-    def __init__(self, cluster: str, with_stats: bool = True):
+    def __init__(self, cluster: str, with_stats: bool = True, lazy: bool = False):
         self.counters = {"ssl.handshake": 0, "upstream_cx_connect_fail": 0, "ssl.connection_error": 0}
         envoy = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
             def do_GET(self):
-                lines = [f"cluster.{cluster}.{k}: {v}" for k, v in envoy.counters.items()] if with_stats else []
+                lines = [f"cluster.{cluster}.{k}: {v}" for k, v in envoy.counters.items()
+                         if with_stats and (v or not lazy)]
                 body = "\n".join(["cluster.xds-grpc.upstream_cx_total: 3", *lines, "server.live: 1"]) + "\n"
                 self.send_response(200)
                 self.end_headers()
@@ -285,7 +330,7 @@ ENVOY_CLUSTER = "outbound|9092||kafka.kafka.svc.cluster.local"
 def refused(check: str, port: int, admin: str, tmp_path: pathlib.Path) -> tuple[int, str, str]:
     result_file = tmp_path / "termination-log"
     env = {"CHECK": check, "HOST": "127.0.0.1", "PORT": str(port), "SIDECAR_ADMIN": admin, "ENVOY_CLUSTER": ENVOY_CLUSTER,
-           "WAIT": "2", "ATTEMPTS": "1", "RESULT": str(result_file), "PATH": "/usr/bin:/bin"}
+           "WAIT": "2", "ATTEMPTS": "2", "RESULT": str(result_file), "PATH": "/usr/bin:/bin"}
     result = subprocess.run(["bash", str(SCRIPTS / "verify_refused.sh")], env=env, capture_output=True, text=True,
                             timeout=60)
     assert result_file.read_text().strip() == result.stdout.strip()  # the verdict is the termination message
@@ -295,15 +340,16 @@ def refused(check: str, port: int, admin: str, tmp_path: pathlib.Path) -> tuple[
 def test_unmeshed_passes_when_a_pod_without_sidecar_is_closed_on(server, tmp_path):
     port = server("close")
     code, out, _ = refused("unmeshed", port, f"127.0.0.1:{free_port()}", tmp_path)
-    assert (code, out) == (0, f"PASS unmeshed: refused by STRICT mTLS: a pod without a sidecar connected to "
-                              f"127.0.0.1:{port}, then closed with no reply, before Kafka could answer")
+    assert (code, out) == (0, f"PASS unmeshed: refused by Kafka's sidecar: a pod without a sidecar connected to "
+                              f"127.0.0.1:{port}, then closed with no reply, before Kafka could answer (2 of 2 "
+                              "attempts)")
 
 
 @pytest.mark.parametrize("behaviour,reason", [
     ("kafka", "FAIL unmeshed: Kafka answered a pod without a sidecar in plaintext: mTLS is not STRICT on "
               "127.0.0.1:{port}"),
-    ("silent", "FAIL unmeshed: refused for another reason, not by mTLS: silent: connected to 127.0.0.1:{port}, no "
-               "reply and no close within 2s"),
+    ("silent", "FAIL unmeshed: refused for another reason, not by Kafka's sidecar: silent: connected to "
+               "127.0.0.1:{port}, no reply and no close within 2s"),
 ])
 def test_unmeshed_fails_when_kafka_answers_or_stays_silent(server, tmp_path, behaviour, reason):
     port = server(behaviour)
@@ -314,7 +360,7 @@ def test_unmeshed_fails_when_kafka_answers_or_stays_silent(server, tmp_path, beh
 def test_unmeshed_fails_when_kafka_cannot_be_reached(tmp_path):
     port = free_port()
     code, out, _ = refused("unmeshed", port, f"127.0.0.1:{free_port()}", tmp_path)
-    assert (code, out) == (1, f"FAIL unmeshed: refused for another reason, not by mTLS: unreachable: "
+    assert (code, out) == (1, f"FAIL unmeshed: refused for another reason, not by Kafka's sidecar: unreachable: "
                               f"/dev/tcp/127.0.0.1/{port}: Connection refused")
 
 
@@ -328,8 +374,15 @@ def test_outsider_passes_when_the_sidecar_closes_after_a_completed_handshake(ser
     envoy = Envoy(ENVOY_CLUSTER)
     port = server("close", on_connect=lambda: envoy.count("ssl.handshake"))  # mTLS done, then RBAC closes
     code, out, _ = refused("outsider", port, envoy.address, tmp_path)
-    assert (code, out) == (0, "PASS outsider: refused by the AuthorizationPolicy: mTLS with Kafka's sidecar "
-                              "succeeded (1 handshake(s)), then it closed the connection before Kafka could answer")
+    assert (code, out) == (0, "PASS outsider: refused by the AuthorizationPolicy: each of 2 attempts completed mTLS "
+                              "with Kafka's sidecar, which then closed the connection before Kafka could answer")
+
+
+def test_outsider_reads_counters_envoy_creates_only_at_first_use(server, tmp_path):
+    envoy = Envoy(ENVOY_CLUSTER, lazy=True)  # deferred stats: nothing for the cluster before its first connection
+    port = server("close", on_connect=lambda: envoy.count("ssl.handshake"))
+    code, out, _ = refused("outsider", port, envoy.address, tmp_path)
+    assert code == 0, out
 
 
 def test_outsider_fails_when_the_close_came_without_a_handshake(server, tmp_path):
@@ -337,9 +390,9 @@ def test_outsider_fails_when_the_close_came_without_a_handshake(server, tmp_path
     port = server("close", on_connect=lambda: envoy.count("ssl.connection_error"))  # a TLS failure, not RBAC
     code, out, _ = refused("outsider", port, envoy.address, tmp_path)
     assert code == 1
-    assert out == ("FAIL outsider: refused for another reason, not by the AuthorizationPolicy: no mTLS handshake "
-                   "completed (ssl.handshake +0, ssl.connection_error +1, upstream_cx_connect_fail +0); closed: "
-                   f"connected to 127.0.0.1:{port}, then closed with no reply")
+    assert out == ("FAIL outsider: refused for another reason, not by the AuthorizationPolicy: mTLS with Kafka's "
+                   "sidecar did not complete cleanly (ssl.handshake +0, ssl.connection_error +1, "
+                   f"upstream_cx_connect_fail +0); closed: connected to 127.0.0.1:{port}, then closed with no reply")
 
 
 def test_outsider_fails_when_kafka_answers(server, tmp_path):

@@ -18,7 +18,7 @@ reply="$(timeout "$wait" bash -c '
   trap "" PIPE
   exec 3<>"/dev/tcp/$1/$2" || exit 3
   echo connected >> "$4"
-  printf "$3" >&3 || exit 0  # closed before the request went out: no reply either
+  printf "%b" "$3" >&3 || exit 0  # closed before the request went out: no reply either
   od -An -tx1 -N8 <&3 | tr -d " \n"
 ' probe "$host" "$port" "$request" "$marks" 2> "$marks.err")"
 rc=$?

@@ -9,6 +9,8 @@
 #   no-acl          a user that signs in and has no ACL gets TopicAuthorizationException on the topic
 #   wrong-password  the verification user with a wrong password gets "invalid credentials" (SCRAM-SHA-512)
 #   plain           a PLAIN login on the client listener is refused as a mechanism the server does not enable
+#   probe-control   kafka_probe.sh from this (allowed) pod gets Kafka's answer: the control for the two pod
+#                   checks (verify_refused.sh), which read "closed with no reply" from the same probe as a refusal
 # A negative check passes only on its own error: any other error (a timeout, an unreachable broker, a login
 # that failed when authorization was under test) fails it with what was seen.
 #
@@ -17,7 +19,9 @@
 #   REPLICATION_FACTOR, MIN_INSYNC_REPLICAS  what the topic must have
 #   CLIENT   the verification user's Secret (client.properties, username, password)
 #   NO_ACL   the no-ACL user's Secret
+#   HOST, PORT  Kafka's client Service, for the probe
 #   WAIT     seconds to wait for the records to come back (60); RESULT where the summary goes
+# Each step has its own timeout; together at most about 9 minutes, inside the Job's deadline.
 set -u
 export PATH="${KAFKA_BIN:-/opt/bitnami/kafka/bin}:$PATH"
 wait_seconds="${WAIT:-60}"
@@ -27,8 +31,16 @@ cleanup() { [[ -n "$consumer" ]] && kill "$consumer" 2>/dev/null; rm -rf "$work"
 trap cleanup EXIT
 umask 077
 
-failures=()
-pass() { echo "PASS $1: $2"; }
+failures=() passes=()
+result="${RESULT:-/dev/termination-log}"
+# the termination message always says how far it got: a Job killed at its deadline still tells `pulumi up`
+running() {
+  { echo -n "kafka verification did not finish: it was running $1"
+    ((${#passes[@]})) && echo -n "; passed: ${passes[*]}"
+    ((${#failures[@]})) && printf '; failed: %s' "${failures[@]}"
+    echo; } > "$result" 2>/dev/null || true
+}
+pass() { echo "PASS $1: $2"; passes+=("$1"); }
 fail() { echo "FAIL $1: $2"; failures+=("$1: $2"); }
 hide() { sed -e 's/password="[^"]*"/password="(hidden)"/g'; }
 # the first line that says what went wrong: an exception's message, else an ERROR log line
@@ -36,12 +48,12 @@ first_error() {
   { grep -m 1 -E '^[a-z.]+\.[A-Za-z]+(Exception|Error): ' "$1" \
       || grep -m 1 -E ' ERROR |Exception|rror' "$1" || echo "no error message"; } | hide | cut -c 1-300
 }
-now_ms() { local t="${EPOCHREALTIME//[.,]/}"; echo "${t:0:13}"; }
 
 # One record from a throwaway console producer; its whole output (log lines, stack traces) in $work/$1.out
 attempt_produce() {
   local name="$1" properties="$2"
-  echo "verify-$name" | timeout 90 kafka-console-producer.sh --bootstrap-server "$BOOTSTRAP" --topic "$TOPIC" \
+  running "$name"
+  echo "verify-$name" | timeout 60 kafka-console-producer.sh --bootstrap-server "$BOOTSTRAP" --topic "$TOPIC" \
     --producer.config "$properties" --producer-property max.block.ms=30000 --producer-property acks=all \
     > "$work/$name.out" 2>&1
   echo "exit code $?" >> "$work/$name.out"
@@ -60,10 +72,10 @@ judge() {
 }
 
 user="$(cat "$CLIENT/username")"
-password="$(cat "$CLIENT/password")"
 
 # --------------------------------------------------------------------------- topic
-if timeout 90 kafka-topics.sh --bootstrap-server "$BOOTSTRAP" --command-config "$CLIENT/client.properties" \
+running topic
+if timeout 60 kafka-topics.sh --bootstrap-server "$BOOTSTRAP" --command-config "$CLIENT/client.properties" \
     --describe --topic "$TOPIC" > "$work/topic.out" 2>&1; then
   rf="$(grep -m 1 -o 'ReplicationFactor: [0-9]*' "$work/topic.out" | cut -d ' ' -f 2)"
   min_isr="$(grep -m 1 -o 'min.insync.replicas=[0-9]*' "$work/topic.out" | cut -d = -f 2)"
@@ -84,6 +96,7 @@ fi
 # A consumer of its own group first; a marker proves it is assigned and at the end of every partition, so the
 # records that follow are read as they arrive, and each gets its arrival time (this pod's clock, like the
 # producer's CreateTime).
+running produce-consume
 run="$(date +%s)-$$"
 consumed="$work/consumed"
 : > "$consumed"
@@ -98,7 +111,7 @@ consumer=$!
 live=""
 deadline=$(( $(date +%s) + wait_seconds ))
 while [[ -z "$live" && $(date +%s) -lt $deadline ]]; do
-  echo "marker-$run" | timeout 90 kafka-console-producer.sh --bootstrap-server "$BOOTSTRAP" --topic "$TOPIC" \
+  echo "marker-$run" | timeout 45 kafka-console-producer.sh --bootstrap-server "$BOOTSTRAP" --topic "$TOPIC" \
     --producer.config "$CLIENT/client.properties" --producer-property acks=all --sync > "$work/marker.out" 2>&1
   for _ in 1 2 3 4 5 6 7 8; do  # 4 s, then another marker: one sent before the assignment is missed
     grep -qF "marker-$run" "$consumed" && { live=1; break; }
@@ -137,6 +150,7 @@ else
           for (v in count) { if (v + 0 >= n && u++ < 5) unknown = unknown (unknown ? "," : "") v
                              if (count[v] > 1 && d++ < 5) twice = twice (twice ? "," : "") v }
           print missing; print twice; print unknown }')
+  distinct="$(cut -f 3 "$work/read" | sort -u | wc -l)"
   if [[ "$acknowledged" != "$RECORDS" ]]; then
     fail produce-consume "${acknowledged:-0} of $RECORDS records were acknowledged with acks=all: $(first_error "$work/perf.out")"
   elif [[ -n "$missing" ]]; then
@@ -145,6 +159,8 @@ else
     fail produce-consume "$RECORDS records acknowledged, $read_count read back; read twice: $duplicated"
   elif [[ -n "$unexpected" ]]; then
     fail produce-consume "records read back that were never sent: $unexpected"
+  elif [[ "$read_count" -ne "$RECORDS" || "$distinct" -ne "$RECORDS" ]]; then
+    fail produce-consume "$RECORDS records acknowledged, $read_count read back ($distinct distinct)"
   else
     produce="$(echo "$summary" | sed -E 's/.* ([0-9.]+) ms avg latency, ([0-9.]+) ms max latency, ([0-9]+) ms 50th, ([0-9]+) ms 95th, ([0-9]+) ms 99th.*/avg \1 ms, p50 \3 ms, p99 \5 ms, max \2 ms/')"
     # end to end: this pod's receipt time minus the record's CreateTime (set by the producer at send)
@@ -166,21 +182,32 @@ attempt_produce wrong-password "$work/wrong.properties"
 judge wrong-password "invalid credentials with SASL mechanism SCRAM-SHA-512" \
   "$user signed in with a wrong password"
 
+# a random password too: the verdict needs none, and a real one never goes to a listener that may take PLAIN
 grep -v -e '^sasl.jaas.config=' -e '^sasl.mechanism=' "$CLIENT/client.properties" > "$work/plain.properties"
 { echo "sasl.mechanism=PLAIN"
-  echo "sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required username=\"$user\" password=\"$password\";"
+  echo "sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required username=\"$user\" password=\"$wrong\";"
 } >> "$work/plain.properties"
 attempt_produce plain "$work/plain.properties"
-if grep -qF "invalid credentials with SASL mechanism PLAIN" "$work/plain.out"; then
+# what PlainSaslServer answers a login it checked: PLAIN is enabled
+if grep -qF "Authentication failed: Invalid username or password" "$work/plain.out"; then
   fail plain "PLAIN is enabled on the client listener: the server checked the PLAIN login instead of refusing the mechanism"
 else
   judge plain "Client SASL mechanism 'PLAIN' not enabled in the server" "$user signed in with PLAIN on the client listener"
 fi
 
+# --------------------------------------------------------------------------- probe-control
+running probe-control
+control="$(bash "$(dirname "$0")/kafka_probe.sh" "$HOST" "$PORT" 10)"
+if [[ "$control" == answered* ]]; then
+  pass probe-control "$control"
+else
+  fail probe-control "an allowed pod's probe got no answer from Kafka, so the pod checks could not tell a refusal: $control"
+fi
+
 # --------------------------------------------------------------------------- verdict
 if ((${#failures[@]})); then
   summary="kafka verification failed: $(printf '%s; ' "${failures[@]}")"
-  echo "$summary" | cut -c 1-3800 > "${RESULT:-/dev/termination-log}" 2>/dev/null || true
+  echo "$summary" | cut -c 1-3800 > "$result" 2>/dev/null || true
   exit 1
 fi
-echo "all checks passed" > "${RESULT:-/dev/termination-log}" 2>/dev/null || true
+echo "all checks passed" > "$result" 2>/dev/null || true
