@@ -4,7 +4,8 @@
                             └─▶ Mesh (Istio base ─▶ cni ─▶ istiod, STRICT mTLS, default deny)
                                   ├─▶ Kafka (Bitnami KRaft chart in a meshed namespace, SCRAM, ACLs, mTLS rules)
                                   │     └─▶ KafkaAccess (declared users, ACLs, quotas, topics; a reconcile Job)
-                                  │           └─▶ Verification (Jobs: produce/consume, and refusals; `up` fails on one)
+                                  │           ├─▶ Verification (Jobs: produce/consume, and refusals; `up` fails on one)
+                                  │           └─▶ ConsumerLag (KMinion: group lag, end-to-end latency)
                                   └─▶ Monitoring (kube-prometheus-stack, Kafka alerts, dashboards) ─▶ outputs
 """
 
@@ -12,8 +13,9 @@ import pulumi
 
 from components.access import KafkaAccess, KafkaAccessArgs
 from components.cluster import Cluster, ClusterArgs
-from components.config import VERIFY_NAMESPACE, load_config
+from components.config import KMINION_NAMESPACE, VERIFY_NAMESPACE, load_config
 from components.kafka import SASL_MECHANISM, SECURITY_PROTOCOL, Kafka, KafkaArgs
+from components.lag import ConsumerLag, ConsumerLagArgs
 from components.mesh import Mesh, MeshArgs
 from components.monitoring import Monitoring, MonitoringArgs
 from components.network import Network, NetworkArgs
@@ -31,7 +33,7 @@ cluster = Cluster("cluster", ClusterArgs(
 
 on_cluster = pulumi.ResourceOptions(providers={"kubernetes": cluster.provider})
 mesh = Mesh("mesh", MeshArgs(config=config.mesh, cluster_ready=cluster.ready,
-                             platform_namespaces=config.kafka.verification_namespaces), on_cluster)
+                             platform_namespaces=config.kafka.platform_namespaces), on_cluster)
 kafka = Kafka("kafka", KafkaArgs(
     config=config.kafka,
     mesh=mesh,
@@ -42,11 +44,14 @@ kafka = Kafka("kafka", KafkaArgs(
 ), on_cluster)
 access = KafkaAccess("kafka-access", KafkaAccessArgs(
     config=config.kafka, kafka=kafka, namespaces=mesh.app_namespaces), on_cluster)
-verification = None
-if config.kafka.verify.enabled:
+if config.kafka.verify.enabled:  # README "Did it work?"
     verification = Verification("kafka-verify", VerificationArgs(
         config=config.kafka, mesh=config.mesh, kafka=kafka, access=access,
         namespace=mesh.app_namespaces[VERIFY_NAMESPACE]), on_cluster)
+    pulumi.export("verificationLogsCommand", verification.logs_command)
+if config.kafka.lag.enabled:
+    ConsumerLag("kminion", ConsumerLagArgs(
+        config=config.kafka, kafka=kafka, access=access, namespace=mesh.app_namespaces[KMINION_NAMESPACE]), on_cluster)
 monitoring = Monitoring("monitoring", MonitoringArgs(
     config=config.monitoring,
     alert_receiver=config.alert_receiver,
@@ -54,6 +59,7 @@ monitoring = Monitoring("monitoring", MonitoringArgs(
     storage_class=cluster.storage_class_name,
     kafka_namespace=config.kafka.namespace,
     kafka_brokers=config.kafka.broker_count,
+    lag=config.kafka.lag if config.kafka.lag.enabled else None,
     spread_zones=config.is_prod,
     protect=config.protect,
 ), on_cluster)
@@ -68,8 +74,6 @@ pulumi.export("kafkaBootstrapServers", kafka.bootstrap_servers)
 pulumi.export("kafkaSaslMechanism", SASL_MECHANISM)
 pulumi.export("kafkaSecurityProtocol", SECURITY_PROTOCOL)  # inside the mesh's mTLS
 pulumi.export("kafkaUserSecrets", access.user_secrets)  # user -> namespace/secret with everything a client needs
-if verification:
-    pulumi.export("verificationLogsCommand", verification.logs_command)  # README "Did it work?"
 pulumi.export("grafanaCommand", monitoring.grafana_command)
 pulumi.export("grafanaAdminPassword", monitoring.grafana_admin_password)  # a secret
 pulumi.export("kubeconfigCommand", pulumi.Output.concat(

@@ -20,7 +20,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 import pulumi_random as random
 
-from .config import ADMIN_USER, INTERNAL_USERS, KafkaConfig, KafkaUser
+from .config import ADMIN_USER, INTERNAL_USERS, KMINION_GROUPS, KMINION_USER, KafkaConfig, KafkaUser
 from .kafka import INTERBROKER_PORT, NATIVE_SIDECAR, RECONCILER, RELEASE, SASL_MECHANISM, SECURITY_PROTOCOL, Kafka
 
 SCRIPT = (pathlib.Path(__file__).parent / "scripts" / "reconcile_access.sh").read_text()
@@ -66,6 +66,20 @@ def user_acls(user: KafkaUser) -> list[Acl]:
     return sorted(found)
 
 
+def platform_acls(cfg: KafkaConfig) -> list[Acl]:
+    """What no intent grants, for KMinion alone: lag needs every group's committed offsets and every topic's end
+    (Describe on all groups and topics), its topic info reads cleanup.policy (DescribeConfigs on topics), the
+    log-dir sizes need Describe on the cluster, and it deletes its own stale probe groups. None reads data."""
+    if not cfg.lag.enabled:
+        return []
+    _, own_groups = _pattern(KMINION_GROUPS)
+    return sorted([Acl(KMINION_USER, "CLUSTER", "LITERAL", "kafka-cluster", "DESCRIBE"),
+                   Acl(KMINION_USER, "TOPIC", "LITERAL", "*", "DESCRIBE"),
+                   Acl(KMINION_USER, "TOPIC", "LITERAL", "*", "DESCRIBE_CONFIGS"),
+                   Acl(KMINION_USER, "GROUP", "LITERAL", "*", "DESCRIBE"),
+                   Acl(KMINION_USER, "GROUP", "PREFIXED", own_groups, "DELETE")])
+
+
 def user_quotas(user: KafkaUser) -> str:
     if user.quotas is None:
         return "-"
@@ -78,7 +92,7 @@ def declaration(cfg: KafkaConfig) -> str:
     users = cfg.access_users  # the declared ones and, while it is on, the verification's
     lines = [f"user\t{u.name}\t{user_quotas(u)}" for u in sorted(users, key=lambda u: u.name)]
     lines += ["acl\t" + "\t".join((a.user, a.resource_type, a.pattern, a.name, a.operation))
-              for u in users for a in user_acls(u)]
+              for a in [*(a for u in users for a in user_acls(u)), *platform_acls(cfg)]]
     for topic in sorted(cfg.access_topics, key=lambda t: t.name):
         if topic.delete:
             lines.append(f"delete-topic\t{topic.name}")

@@ -41,6 +41,7 @@ from .versions import (
     ISTIO_VERSION,
     JMX_EXPORTER_IMAGE,
     KAFKA_IMAGE,
+    KMINION_IMAGE,
     RETIRED_ISTIO_HUBS,
     SUPPORT_WARNING_DAYS,
     SUPPORTED_KUBERNETES_VERSIONS,
@@ -333,6 +334,7 @@ class KafkaImages(Model):
         "docker.io", description="set to your mirror (ECR) in prod")
     kafka: Image = Field(KAFKA_IMAGE, description="`repository:tag` without a registry, never `latest`")
     jmx_exporter: Image = Field(JMX_EXPORTER_IMAGE, description="`repository:tag` without a registry, never `latest`")
+    kminion: Image = Field(KMINION_IMAGE, description="`repository:tag` without a registry, never `latest`")
 
     @property
     def is_bitnami_legacy(self) -> bool:
@@ -404,6 +406,31 @@ VERIFY_USERS = (VERIFY_USER, VERIFY_NO_ACL_USER)
 VERIFY_TOPIC = "platform-verify"
 VERIFY_GROUPS = "platform-verify-*"
 VERIFY_SERVICE_ACCOUNT = "platform-verify"  # the only identity the mesh lets through from its namespace
+# KMinion's (components/lag.py): the same, for the lag exporter and its end-to-end probe.
+KMINION_NAMESPACE = "kminion"
+KMINION_USER = "platform-kminion"
+KMINION_SERVICE_ACCOUNT = "kminion"
+KMINION_TOPIC = "platform-kminion-end-to-end"
+KMINION_GROUPS = "platform-kminion-end-to-end-*"  # KMinion names its group <prefix>-<uuid>
+PLATFORM_USERS = (*VERIFY_USERS, KMINION_USER)
+PLATFORM_TOPICS = (VERIFY_TOPIC, KMINION_TOPIC)
+PLATFORM_GROUPS = (VERIFY_GROUPS, KMINION_GROUPS)
+PLATFORM_NAMESPACES = {VERIFY_NAMESPACE: "the verification (kafka.verify)", KMINION_NAMESPACE: "KMinion (kafka.lag)"}
+_DURATION = re.compile(r"[1-9]\d*[smh]")
+
+
+class Lag(Model):
+    """Consumer lag and end-to-end latency from KMinion (components/lag.py, README "Consumer lag")."""
+
+    enabled: bool = Field(True, description="run KMinion in its own meshed namespace, with its alerts and dashboard")
+    max_lag: int = Field(10000, ge=1, description="records a consumer group may trail a topic (summed over its "
+                                                  "partitions) before `KafkaConsumerLagHigh`")
+    growing_for: Annotated[str, _check(lambda v: _DURATION.fullmatch(v) is not None,
+                                       "must be a duration such as 15m, 1h or 900s")] = Field(
+        "15m", description="`KafkaConsumerLagGrowing` when a group's lag has only grown for this long")
+    max_end_to_end_seconds: float = Field(1.0, gt=0, le=20, description="p99 of produce-to-consume through Kafka "
+                                                                        "(seconds, at most 20) before "
+                                                                        "`KafkaEndToEndLatencyHigh`")
 
 
 class Authorization(Model):
@@ -439,6 +466,7 @@ class KafkaConfig(Model):
     topics: tuple[Topic, ...] = Field((), description="topics, kept as declared by every `pulumi up`: created, "
                                                       "partitions raised, settings applied and removed")
     verify: Verify = Field(default_factory=Verify)
+    lag: Lag = Field(default_factory=Lag)
 
     @model_validator(mode="before")
     @classmethod
@@ -469,14 +497,16 @@ class KafkaConfig(Model):
         return self.brokers.replicas if self.dedicated_brokers else self.controllers.replicas
 
     @property
-    def verification_namespaces(self) -> tuple[str, ...]:
-        return (VERIFY_NAMESPACE,) if self.verify.enabled else ()
+    def platform_namespaces(self) -> tuple[str, ...]:
+        """The meshed namespaces of the platform's own clients: the verification's and KMinion's."""
+        return (*((VERIFY_NAMESPACE,) if self.verify.enabled else ()),
+                *((KMINION_NAMESPACE,) if self.lag.enabled else ()))
 
     @property
     def access_users(self) -> tuple[KafkaUser, ...]:
         """The declared users, and the verification's two while it is on: the access model applies them all."""
         if not self.verify.enabled:
-            return self.users
+            return (*self.users, *self._kminion_user())
         verify = KafkaUser(name=VERIFY_USER, namespace=VERIFY_NAMESPACE, service_account=VERIFY_SERVICE_ACCOUNT,
                            topics=(TopicGrant(topic=VERIFY_TOPIC, intents=("produce", "consume", "admin")),),
                            consumer_groups=(VERIFY_GROUPS,))
@@ -484,16 +514,26 @@ class KafkaConfig(Model):
         no_acl = KafkaUser.model_construct(name=VERIFY_NO_ACL_USER, namespace=VERIFY_NAMESPACE,
                                            service_account=VERIFY_SERVICE_ACCOUNT, topics=(), consumer_groups=(),
                                            transactional_ids=(), quotas=None, password_rotation="")
-        return (*self.users, verify, no_acl)
+        return (*self.users, verify, no_acl, *self._kminion_user())
+
+    def _kminion_user(self) -> tuple[KafkaUser, ...]:
+        """KMinion's probe topic and groups; what it reads of every topic and group comes in access.py."""
+        if not self.lag.enabled:
+            return ()
+        return (KafkaUser(name=KMINION_USER, namespace=KMINION_NAMESPACE, service_account=KMINION_SERVICE_ACCOUNT,
+                          topics=(TopicGrant(topic=KMINION_TOPIC, intents=("produce", "consume")),),
+                          consumer_groups=(KMINION_GROUPS,)),)
 
     @property
     def access_topics(self) -> tuple[Topic, ...]:
         """The declared topics, and the verification's: the cluster's RF and min ISR, an hour of records."""
-        if not self.verify.enabled:
-            return self.topics
-        return (*self.topics, Topic(name=VERIFY_TOPIC, partitions=3, replication_factor=self.replication_factor,
-                                    config={"min.insync.replicas": str(self.min_insync_replicas),
-                                            "retention.ms": "3600000", "segment.ms": "3600000"}))
+        durable = {"min.insync.replicas": str(self.min_insync_replicas)}
+        verify = Topic(name=VERIFY_TOPIC, partitions=3, replication_factor=self.replication_factor,
+                       config={**durable, "retention.ms": "3600000", "segment.ms": "3600000"})
+        # KMinion's own settings for the topic it would create, with the cluster's durability
+        kminion = Topic(name=KMINION_TOPIC, partitions=3, replication_factor=self.replication_factor,
+                        config={**durable, "retention.ms": "86400000", "segment.ms": "43200000"})
+        return (*self.topics, *((verify,) if self.verify.enabled else ()), *((kminion,) if self.lag.enabled else ()))
 
 
 class MonitoringComponent(Model):
@@ -565,7 +605,7 @@ class PlatformConfig(Model):
     @property
     def meshed_namespaces(self) -> tuple[str, ...]:
         return ("istio-system", self.kafka.namespace, self.monitoring.namespace, *self.mesh.namespaces,
-                *self.kafka.verification_namespaces)
+                *self.kafka.platform_namespaces)
 
 
 LOADER_FIELDS = ("stack", "region")  # PlatformConfig fields the stack file may not set
@@ -711,7 +751,7 @@ def _cpu_limits(key: str, r: Resources) -> Iterator[Problem]:
 @rule
 def _namespaces(p: Context, mesh: MeshConfig, kafka: KafkaConfig, monitoring: MonitoringConfig) -> Iterator[Problem]:
     """Every component gets its own namespace, never one that Kubernetes, EKS or Istio owns."""
-    taken = {"istio-system": "Istio", VERIFY_NAMESPACE: "the verification (kafka.verify)"}
+    taken = {"istio-system": "Istio", **PLATFORM_NAMESPACES}
     for key, ns in (("kafka.namespace", kafka.namespace), ("monitoring.namespace", monitoring.namespace),
                     *(("mesh.namespaces", n) for n in dict.fromkeys(mesh.namespaces))):  # repeats: see _mesh
         if ns in taken:
@@ -724,7 +764,7 @@ def _namespaces(p: Context, mesh: MeshConfig, kafka: KafkaConfig, monitoring: Mo
 @rule
 def _fargate(p: Context, cluster: ClusterConfig, mesh: MeshConfig, kafka: KafkaConfig,
              monitoring: MonitoringConfig) -> Iterator[Problem]:
-    meshed = ("istio-system", kafka.namespace, monitoring.namespace, *mesh.namespaces, *kafka.verification_namespaces)
+    meshed = ("istio-system", kafka.namespace, monitoring.namespace, *mesh.namespaces, *kafka.platform_namespaces)
     for ns in cluster.fargate_namespaces:
         if ns in meshed:
             yield Problem("cluster.fargateNamespaces", cluster.fargate_namespaces,
@@ -791,8 +831,9 @@ def _topics(p: Context, k: KafkaConfig, cluster_rf: int, cluster_min_isr: int) -
     granted = {g.topic for u in k.users for g in u.topics}
     for i, t in enumerate(k.topics):
         key = f"kafka.topics[{i}]"
-        if t.name == VERIFY_TOPIC:
-            yield Problem(f"{key}.name", t.name, "is the verification's own topic (kafka.verify); choose another name")
+        if t.name in PLATFORM_TOPICS:
+            yield Problem(f"{key}.name", t.name, "is the platform's own topic (kafka.verify, kafka.lag); choose another "
+                                                 "name")
         if t.delete and t.name in granted:
             yield Problem(f"{key}.delete", t.delete, f"a user is still granted {t.name!r}; remove the grant first")
         if not 1 <= t.replication_factor <= k.broker_count:
@@ -835,20 +876,22 @@ def _kafka_users(p: Context, kafka: KafkaConfig, mesh: MeshConfig) -> Iterator[P
     declared = {t.name for t in kafka.topics}  # a deleted one is reported by its own rule
     for i, user in enumerate(kafka.users):
         key = f"kafka.users[{i}]"
-        if user.name in (ADMIN_USER, *INTERNAL_USERS, *VERIFY_USERS):
+        if user.name in (ADMIN_USER, *INTERNAL_USERS, *PLATFORM_USERS):
             yield Problem(f"{key}.name", user.name, "is the platform's own user; choose another name")
-        taken = [g for g in user.consumer_groups if _overlap(g, VERIFY_GROUPS)]
+        taken = [g for g in user.consumer_groups if any(_overlap(g, ours) for ours in PLATFORM_GROUPS)]
         if taken:
-            yield Problem(f"{key}.consumerGroups", taken, f"overlaps the verification's groups ({VERIFY_GROUPS}); "
-                                                          "choose groups of the user's own")
+            yield Problem(f"{key}.consumerGroups", taken, f"overlaps the platform's own groups "
+                                                          f"({', '.join(PLATFORM_GROUPS)}); choose groups of the "
+                                                          "user's own")
         if user.namespace not in mesh.namespaces:
             yield Problem(f"{key}.namespace", user.namespace,
                           "is not meshed: under STRICT mTLS only meshed clients can connect; add it to mesh.namespaces")
         intents = {intent for grant in user.topics for intent in grant.intents}
         for j, grant in enumerate(user.topics):
-            if _overlap(grant.topic, VERIFY_TOPIC):
+            if any(_overlap(grant.topic, ours) for ours in PLATFORM_TOPICS):
                 yield Problem(f"{key}.topics[{j}].topic", grant.topic,
-                              f"covers the verification's own topic ({VERIFY_TOPIC}); grant topics of the user's own")
+                              f"covers the platform's own topics ({', '.join(PLATFORM_TOPICS)}); grant topics of the "
+                              "user's own")
             elif not grant.topic.endswith("*") and grant.topic not in declared:
                 yield Problem(f"{key}.topics[{j}].topic", grant.topic,
                               "is not a declared topic (kafka.topics); grant a declared topic, or a prefix ending in *")

@@ -93,7 +93,7 @@ def custom_resource(name: str, manifest: dict, opts: pulumi.ResourceOptions) -> 
 class MeshArgs:
     config: MeshConfig
     cluster_ready: pulumi.Resource  # istiod cannot schedule before the nodes exist
-    platform_namespaces: tuple[str, ...] = ()  # meshed namespaces the platform owns (the verification's)
+    platform_namespaces: tuple[str, ...] = ()  # meshed namespaces of the platform's own clients (verification, KMinion)
 
 
 class Mesh(pulumi.ComponentResource):

@@ -19,10 +19,10 @@ import pulumi
 import pulumi_kubernetes as k8s
 import pulumi_random as random
 
-from .config import AlertReceiver, MonitoringComponent, MonitoringConfig, parse_quantity
+from .config import KMINION_NAMESPACE, AlertReceiver, Lag, MonitoringComponent, MonitoringConfig, parse_quantity
 from .helm import pinned_release
 from .mesh import Mesh, custom_resource
-from .observability import istio_dashboard, kafka_alert_rules, kafka_dashboard
+from .observability import istio_dashboard, kafka_alert_rules, kafka_dashboard, lag_alert_rules, lag_dashboard
 from .versions import KUBE_PROMETHEUS_STACK, PROMETHEUS_OPERATOR_CRDS
 
 CRDS_RELEASE = "prometheus-operator-crds"
@@ -148,10 +148,13 @@ def istiod_service_monitor(namespace: str) -> dict:
                      "endpoints": [{"port": "http-monitoring", "interval": "15s"}]}}
 
 
-def kafka_prometheus_rule(namespace: str, kafka_namespace: str, brokers: int) -> dict:
+def kafka_prometheus_rule(namespace: str, kafka_namespace: str, brokers: int, lag: Lag | None) -> dict:
+    rules = kafka_alert_rules(kafka_namespace, brokers)
+    if lag:
+        rules += lag_alert_rules(KMINION_NAMESPACE, lag.max_lag, lag.growing_for, lag.max_end_to_end_seconds)
     return {"apiVersion": "monitoring.coreos.com/v1", "kind": "PrometheusRule",
             "metadata": {"name": "kafka", "namespace": namespace},
-            "spec": {"groups": [{"name": "kafka", "rules": kafka_alert_rules(kafka_namespace, brokers)}]}}
+            "spec": {"groups": [{"name": "kafka", "rules": rules}]}}
 
 
 @dataclass(frozen=True)
@@ -162,6 +165,7 @@ class MonitoringArgs:
     storage_class: pulumi.Input[str]
     kafka_namespace: str
     kafka_brokers: int
+    lag: Lag | None  # KMinion's thresholds, when it runs
     spread_zones: bool  # prod: replicas in different zones
     protect: bool
 
@@ -203,11 +207,13 @@ class Monitoring(pulumi.ComponentResource):
         # Every monitor and rule waits for the CRDs and the operator, so a fresh `pulumi up` succeeds in one pass.
         after_crds = pulumi.ResourceOptions(parent=self, depends_on=[crds, release])
         for manifest in (envoy_stats_pod_monitor(ns), istiod_service_monitor(ns),
-                         kafka_prometheus_rule(ns, args.kafka_namespace, args.kafka_brokers)):
+                         kafka_prometheus_rule(ns, args.kafka_namespace, args.kafka_brokers, args.lag)):
             custom_resource(f"{name}-{manifest['metadata']['name']}", manifest, after_crds)
 
-        for key, dashboard in (("kafka", kafka_dashboard(args.kafka_namespace)),
-                               ("mesh", istio_dashboard(args.kafka_namespace))):
+        dashboards = {"kafka": kafka_dashboard(args.kafka_namespace), "mesh": istio_dashboard(args.kafka_namespace)}
+        if args.lag:
+            dashboards["lag"] = lag_dashboard(KMINION_NAMESPACE)
+        for key, dashboard in dashboards.items():
             k8s.core.v1.ConfigMap(
                 f"{name}-dashboard-{key}",
                 metadata={"name": f"dashboard-{key}", "namespace": ns, "labels": {"grafana_dashboard": "1"}},

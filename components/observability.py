@@ -2,7 +2,9 @@
 
 Kafka metric names are what the Bitnami chart 32.4.3's JMX exporter config produces (its rules rename
 the beans and lowercase everything), plus the latency percentiles we add with `metrics.jmx.extraRules`.
-They reach Prometheus through Istio's metrics merging on :15020, with `namespace` and `pod` labels.
+KMinion's are those of redpanda-data/kminion v2.3.0 (prometheus/exporter.go, e2e/service.go; the `kminion_`
+prefix is its exporter.namespace). All reach Prometheus through Istio's metrics merging on :15020, with
+`namespace` and `pod` labels.
 """
 
 from __future__ import annotations
@@ -26,6 +28,12 @@ PRODUCE_P99 = "kafka_network_requestmetrics_totaltimems_99thpercentile"
 BYTES_IN = "kafka_server_brokertopicmetrics_total_bytesinpersec_count"
 BYTES_OUT = "kafka_server_brokertopicmetrics_total_bytesoutpersec_count"
 VOLUME_USED, VOLUME_CAPACITY = "kubelet_volume_stats_used_bytes", "kubelet_volume_stats_capacity_bytes"
+GROUP_LAG = "kminion_kafka_consumer_group_topic_lag"  # {group_id, topic_name}: summed over the partitions
+ROUNDTRIP = "kminion_end_to_end_roundtrip_latency_seconds_bucket"  # produce -> consume through Kafka
+PROBE_FAILED = "kminion_end_to_end_messages_produced_failed_total"
+PROBE_LOST = "kminion_end_to_end_messages_lost_total"
+EXPORTER_UP = "kminion_exporter_up"  # 0 when any of its requests to Kafka failed in a scrape
+BROKER_LOG_DIRS = "kminion_kafka_broker_log_dir_size_total_bytes"  # {broker_id}
 
 
 def _rule(alert: str, expr: str, duration: str, severity: str, summary: str, description: str) -> dict:
@@ -63,6 +71,39 @@ def kafka_alert_rules(namespace: str, brokers: int) -> list[dict]:
     ]
 
 
+def lag_alert_rules(namespace: str, max_lag: int, growing_for: str, max_end_to_end_seconds: float) -> list[dict]:
+    """Consumer lag and end-to-end latency, from KMinion; thresholds from kafka.lag."""
+    ns = f'namespace="{namespace}"'
+    by_group = "max by (group_id, topic_name)"  # one KMinion replica, but never double-count after a restart
+    return [
+        _rule("KafkaConsumerLagHigh", f"{by_group} ({GROUP_LAG}{{{ns}}}) > {max_lag}", "10m", "warning",
+              "A consumer group is far behind",
+              "{{ $labels.group_id }} trails {{ $labels.topic_name }} by {{ $value }} records "
+              f"(threshold {max_lag}, kafka.lag.maxLag)."),
+        # the lag's slope over the window stays positive for the whole window again: it only grows
+        _rule("KafkaConsumerLagGrowing",
+              f"{by_group} (deriv({GROUP_LAG}{{{ns}}}[{growing_for}])) > 0 and {by_group} ({GROUP_LAG}{{{ns}}}) > 0",
+              growing_for, "warning", "A consumer group's lag keeps growing",
+              "{{ $labels.group_id }} on {{ $labels.topic_name }} has fallen further behind for "
+              f"{growing_for} (kafka.lag.growingFor): its consumers are slower than its producers, or stuck."),
+        _rule("KafkaEndToEndLatencyHigh",
+              f"histogram_quantile(0.99, sum by (le) (rate({ROUNDTRIP}{{{ns}}}[5m]))) > {max_end_to_end_seconds}",
+              "10m", "warning", "Kafka's end-to-end latency is high",
+              "The 99th percentile from KMinion's produce to its consume through Kafka is {{ $value }} s "
+              f"(threshold {max_end_to_end_seconds} s, kafka.lag.maxEndToEndSeconds)."),
+        _rule("KafkaEndToEndProbeFailing",
+              f"sum(increase({PROBE_FAILED}{{{ns}}}[10m])) + sum(increase({PROBE_LOST}{{{ns}}}[10m])) > 0", "5m",
+              "critical", "KMinion's probe records fail or get lost",
+              "{{ $value }} probe records were refused, timed out or never consumed in 10 minutes: writes to "
+              "Kafka are failing for clients too."),
+        # no series at all (KMinion down, not scraped) must alert as much as a failing one
+        _rule("KMinionDown", f"(max({EXPORTER_UP}{{{ns}}}) or vector(0)) < 1", "10m", "warning",
+              "KMinion is down or cannot read Kafka",
+              "Consumer lag and end-to-end latency are not measured: KMinion is not scraped, or a request to "
+              "Kafka failed (an ACL, an unreachable broker). Check the kminion pod's log."),
+    ]
+
+
 def _panel(title: str, expr: str, x: int, y: int, unit: str = "short", legend: str = "") -> dict:
     return {"type": "timeseries", "title": title, "datasource": {"type": "prometheus", "uid": "${datasource}"},
             "gridPos": {"h": 8, "w": 12, "x": x, "y": y}, "fieldConfig": {"defaults": {"unit": unit}},
@@ -92,6 +133,19 @@ def kafka_dashboard(namespace: str) -> str:
         ("Produce p99 latency", f'{PRODUCE_P99}{{{ns},request="Produce"}}', "ms", "{{pod}}"),
         ("Volume usage", f"{VOLUME_USED}{{{ns}}} / {VOLUME_CAPACITY}{{{ns}}}", "percentunit",
          "{{persistentvolumeclaim}}"),
+    ])
+
+
+def lag_dashboard(namespace: str) -> str:
+    ns = f'namespace="{namespace}"'
+    return _dashboard("kafka-platform-lag", "Kafka consumer lag", [
+        ("Lag per group and topic", f"max by (group_id, topic_name) ({GROUP_LAG}{{{ns}}})", "short",
+         "{{group_id}} / {{topic_name}}"),
+        ("Lag trend (records per second)", f"max by (group_id, topic_name) (deriv({GROUP_LAG}{{{ns}}}[15m]))",
+         "short", "{{group_id}} / {{topic_name}}"),
+        ("End-to-end latency p99",
+         f"histogram_quantile(0.99, sum by (le) (rate({ROUNDTRIP}{{{ns}}}[5m])))", "s", "p99"),
+        ("Log-dir size per broker", f"max by (broker_id) ({BROKER_LOG_DIRS}{{{ns}}})", "bytes", "broker {{broker_id}}"),
     ])
 
 

@@ -81,11 +81,14 @@ PROMETHEUS_COMMUNITY = "https://prometheus-community.github.io/helm-charts"
 # newer majors exist upstream: bump in a pull request of its own, which the chart contract job renders.
 PROMETHEUS_OPERATOR_CRDS = ChartRef("prometheus-operator-crds", "31.0.1", PROMETHEUS_COMMUNITY)
 KUBE_PROMETHEUS_STACK = ChartRef("kube-prometheus-stack", "88.5.3", PROMETHEUS_COMMUNITY)
+# Consumer lag and end-to-end latency (redpanda-data/helm-charts, charts/kminion; image: its appVersion).
+KMINION = ChartRef("kminion", "0.15.2", "https://charts.redpanda.com")
 
-CHARTS = (ISTIO_BASE, ISTIO_CNI, ISTIOD, KAFKA, PROMETHEUS_OPERATOR_CRDS, KUBE_PROMETHEUS_STACK)
+CHARTS = (ISTIO_BASE, ISTIO_CNI, ISTIOD, KAFKA, PROMETHEUS_OPERATOR_CRDS, KUBE_PROMETHEUS_STACK, KMINION)
 
 # --------------------------------------------------------------------------- images
 
 # docker.io/bitnami/* no longer pulls (bitnami/charts#35164); bitnamilegacy/* is frozen: mirror it for prod.
 KAFKA_IMAGE = "bitnamilegacy/kafka:4.0.0-debian-12-r10"
 JMX_EXPORTER_IMAGE = "bitnamilegacy/jmx-exporter:1.4.0-debian-12-r0"
+KMINION_IMAGE = "redpandadata/kminion:v2.3.0"  # chart 0.15.2's appVersion; metric names checked at this tag

@@ -90,7 +90,7 @@ def allowed(state: dict, user: str, resource_type: str, name: str, operation: st
     implied = {operation} | ({"READ", "WRITE", "DELETE", "ALTER"} if operation == "DESCRIBE" else set())
     for principal, rtype, pattern, acl_name, acl_operation in state["acls"]:
         if principal == f"User:{user}" and rtype == resource_type and acl_operation in implied and (
-                acl_name == name if pattern == "LITERAL" else name.startswith(acl_name)):
+                acl_name in (name, "*") if pattern == "LITERAL" else name.startswith(acl_name)):
             return True
     return False
 
@@ -185,10 +185,13 @@ def acls(args: list[str], state: dict) -> None:
                 print(f" \t(principal={principal}, host=*, operation={operation}, permissionType=ALLOW)")
             print()
         return
-    flag = next(f for f in RESOURCE_FLAGS if f in args)
     operation = OPERATIONS.get(option(args, "--operation")) or die(f"Invalid operation {option(args, '--operation')}")
     pattern = (option(args, "--resource-pattern-type") or "literal").upper()
-    entry = [option(args, "--allow-principal"), RESOURCE_FLAGS[flag], pattern, option(args, flag), operation]
+    if "--cluster" in args:  # a flag without a value; the cluster resource is always named kafka-cluster
+        entry = [option(args, "--allow-principal"), "CLUSTER", pattern, "kafka-cluster", operation]
+    else:
+        flag = next(f for f in RESOURCE_FLAGS if f in args)
+        entry = [option(args, "--allow-principal"), RESOURCE_FLAGS[flag], pattern, option(args, flag), operation]
     if "--add" in args:
         if entry not in state["acls"]:
             state["acls"].append(entry)

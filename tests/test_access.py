@@ -45,6 +45,7 @@ def test_no_intent_lets_a_client_change_delete_or_reconfigure_a_topic(intents):
 def test_the_prod_declaration_is_the_whole_desired_state():
     assert declaration(load_stack_config("prod").kafka) == (
         "user\tapp\t-\n"
+        "user\tplatform-kminion\t-\n"
         "user\tplatform-verify\t-\n"
         "user\tplatform-verify-no-acl\t-\n"
         "acl\tapp\tGROUP\tPREFIXED\tapp-\tREAD\n"
@@ -59,7 +60,19 @@ def test_the_prod_declaration_is_the_whole_desired_state():
         "acl\tplatform-verify\tTOPIC\tLITERAL\tplatform-verify\tDESCRIBE_CONFIGS\n"
         "acl\tplatform-verify\tTOPIC\tLITERAL\tplatform-verify\tREAD\n"
         "acl\tplatform-verify\tTOPIC\tLITERAL\tplatform-verify\tWRITE\n"
+        # KMinion: its probe topic and groups like any client; then what only it gets (access.platform_acls):
+        # Describe everywhere (lag, high watermarks, log dirs) and topic settings, no Read nor Write beyond its own
+        "acl\tplatform-kminion\tGROUP\tPREFIXED\tplatform-kminion-end-to-end-\tREAD\n"
+        "acl\tplatform-kminion\tTOPIC\tLITERAL\tplatform-kminion-end-to-end\tDESCRIBE\n"
+        "acl\tplatform-kminion\tTOPIC\tLITERAL\tplatform-kminion-end-to-end\tREAD\n"
+        "acl\tplatform-kminion\tTOPIC\tLITERAL\tplatform-kminion-end-to-end\tWRITE\n"
+        "acl\tplatform-kminion\tCLUSTER\tLITERAL\tkafka-cluster\tDESCRIBE\n"
+        "acl\tplatform-kminion\tGROUP\tLITERAL\t*\tDESCRIBE\n"
+        "acl\tplatform-kminion\tGROUP\tPREFIXED\tplatform-kminion-end-to-end-\tDELETE\n"
+        "acl\tplatform-kminion\tTOPIC\tLITERAL\t*\tDESCRIBE\n"
+        "acl\tplatform-kminion\tTOPIC\tLITERAL\t*\tDESCRIBE_CONFIGS\n"
         "topic\tevents\t12\t3\tmin.insync.replicas=2,retention.ms=604800000\n"
+        "topic\tplatform-kminion-end-to-end\t3\t3\tmin.insync.replicas=2,retention.ms=86400000,segment.ms=43200000\n"
         # the cluster's RF and min ISR, and an hour of records
         "topic\tplatform-verify\t3\t3\tmin.insync.replicas=2,retention.ms=3600000,segment.ms=3600000\n")
 
@@ -67,6 +80,11 @@ def test_the_prod_declaration_is_the_whole_desired_state():
 def test_without_the_verification_its_users_and_topic_leave_the_declaration():
     text = declaration(load_stack_config("prod", {"kafka.verify.enabled": False}).kafka)
     assert "platform-verify" not in text
+
+
+def test_without_kminion_its_user_acls_and_topic_leave_the_declaration():
+    text = declaration(load_stack_config("prod", {"kafka.lag.enabled": False}).kafka)
+    assert "kminion" not in text and "\t*\t" not in text  # no wildcard ACL for anyone
 
 
 def test_quotas_and_deleted_topics_reach_the_declaration():
@@ -126,7 +144,8 @@ def test_the_reconcile_job_runs_the_script_as_the_admin_after_kafka(prod):
     assert plan.inputs["data"]["reconcile.sh"].startswith("#!/usr/bin/env bash")
     assert "password" not in plan.inputs["data"]["declaration.tsv"]
     credentials = prod.one(SECRET, "kafka-access-credentials")
-    assert set(credentials.inputs["stringData"]) == {"_admin", "app", "platform-verify", "platform-verify-no-acl"}
+    assert set(credentials.inputs["stringData"]) == {"_admin", "app", "platform-verify", "platform-verify-no-acl",
+                                                     "platform-kminion"}
     assert "stringData" in credentials.secret_inputs
     assert j.inputs["metadata"]["annotations"] == {"pulumi.com/replaceUnready": "true"}  # a failed Job runs again
 

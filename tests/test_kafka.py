@@ -251,9 +251,9 @@ def test_mesh_lets_kafka_itself_everywhere_and_each_declared_client_only_on_9092
     assert sources == [
         ({"principals": ["cluster.local/ns/kafka/sa/kafka"]}, ["9092", "9093", "9094"]),
         ({"principals": ["cluster.local/ns/kafka/sa/kafka-access"]}, ["9092"]),  # the reconcile Job
-        # the verification's client: its own service account only, so its other pods stay outside
-        ({"principals": ["cluster.local/ns/billing/sa/invoicer", "cluster.local/ns/kafka-verify/sa/platform-verify"]},
-         ["9092"]),
+        # the verification's client and KMinion: their own service accounts only
+        ({"principals": ["cluster.local/ns/billing/sa/invoicer", "cluster.local/ns/kafka-verify/sa/platform-verify",
+                         "cluster.local/ns/kminion/sa/kminion"]}, ["9092"]),
         ({"namespaces": ["apps"]}, ["9092"]),
     ]
 
@@ -267,7 +267,7 @@ def test_the_access_job_reaches_the_inter_broker_port_only_while_migrating():
 
 
 def test_without_users_only_kafka_and_its_reconciler_are_allowed():
-    stack = run_stack("prod", {"kafka.users": [], "kafka.verify.enabled": False})
+    stack = run_stack("prod", {"kafka.users": [], "kafka.verify.enabled": False, "kafka.lag.enabled": False})
     policy = stack.one("kubernetes:security.istio.io/v1:AuthorizationPolicy", "kafka-authorizationpolicy-kafka")
     assert len(policy.inputs["spec"]["rules"]) == 2
 

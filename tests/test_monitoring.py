@@ -1,6 +1,7 @@
 import json
 import re
 
+import promql_parser
 import pytest
 from conftest import run_stack
 
@@ -22,10 +23,37 @@ JMX_METRICS = {
     "kafka_network_requestmetrics_totaltimems_99thpercentile",  # LATENCY_JMX_RULES
 }
 KUBELET_METRICS = {"kubelet_volume_stats_used_bytes", "kubelet_volume_stats_capacity_bytes"}
+# Every metric KMinion v2.3.0 exports (redpanda-data/kminion at tag v2.3.0: prometheus/exporter.go BuildFQName
+# with exporter.namespace "kminion"; e2e/service.go Subsystem "end_to_end" under WrapRegistererWithPrefix
+# "kminion_"; histograms add _bucket, _sum, _count). v2.3.1-v2.3.5 change no Go file.
+KMINION_METRICS = {
+    "kminion_exporter_up", "kminion_exporter_offset_consumer_records_consumed_total",
+    "kminion_kafka_cluster_info", "kminion_kafka_broker_info", "kminion_kafka_broker_log_dir_size_total_bytes",
+    "kminion_kafka_topic_log_dir_size_total_bytes", "kminion_kafka_topic_info",
+    "kminion_kafka_topic_partition_low_water_mark", "kminion_kafka_topic_low_water_mark_sum",
+    "kminion_kafka_topic_partition_high_water_mark", "kminion_kafka_topic_high_water_mark_sum",
+    "kminion_kafka_consumer_group_info", "kminion_kafka_consumer_group_members",
+    "kminion_kafka_consumer_group_empty_members", "kminion_kafka_consumer_group_topic_members",
+    "kminion_kafka_consumer_group_topic_assigned_partitions", "kminion_kafka_consumer_group_topic_offset_sum",
+    "kminion_kafka_consumer_group_topic_partition_lag", "kminion_kafka_consumer_group_topic_lag",
+    "kminion_kafka_consumer_group_offset_commits_total",
+    "kminion_end_to_end_messages_produced_in_flight", "kminion_end_to_end_messages_produced_total",
+    "kminion_end_to_end_messages_produced_failed_total", "kminion_end_to_end_messages_received_total",
+    "kminion_end_to_end_messages_lost_total", "kminion_end_to_end_offset_commits_total",
+    "kminion_end_to_end_offset_commits_failed_total",
+    *(f"kminion_end_to_end_{h}_latency_seconds_{s}" for h in ("produce", "roundtrip", "offset_commit")
+      for s in ("bucket", "sum", "count")),
+}
 ISTIO_METRICS = {"istio_tcp_connections_opened_total", "istio_tcp_received_bytes_total", "istio_tcp_sent_bytes_total",
                  "istio_requests_total", "pilot_xds_pushes"}
 PROMQL_WORDS = {"sum", "by", "rate", "count", "max", "or", "vector", "pod", "source_workload", "destination_workload",
-                "connection_security_policy", "destination_workload_namespace"}
+                "connection_security_policy", "destination_workload_namespace", "and", "deriv", "increase",
+                "histogram_quantile", "le", "group_id", "topic_name", "broker_id"}
+
+
+def parse(expr: str) -> None:
+    """Prometheus' own grammar (promql-parser, a port of its parser): a typo fails here, not in the cluster."""
+    promql_parser.parse(expr)
 
 
 def metric_names(expr: str) -> set[str]:
@@ -187,13 +215,19 @@ def test_kafka_alerts_cover_data_loss_and_availability_risks(stack_name, brokers
     rule = custom_resources(request.getfixturevalue(stack_name), "PrometheusRule")["kafka"]
     (group,) = rule.inputs["spec"]["groups"]
     rules = {r["alert"]: r for r in group["rules"]}
+    lag = {"KafkaConsumerLagHigh", "KafkaConsumerLagGrowing", "KafkaEndToEndLatencyHigh", "KafkaEndToEndProbeFailing",
+           "KMinionDown"}
     assert set(rules) == {"KafkaUnderReplicatedPartitions", "KafkaOfflinePartitions", "KafkaActiveControllerCount",
-                          "KafkaBrokerDown", "KafkaIsrShrinking", "KafkaVolumeAlmostFull", "KafkaProduceLatencyHigh"}
-    for r in rules.values():
+                          "KafkaBrokerDown", "KafkaIsrShrinking", "KafkaVolumeAlmostFull", "KafkaProduceLatencyHigh",
+                          *lag}
+    for name, r in rules.items():
         assert r["labels"]["severity"] in ("warning", "critical")
         assert re.fullmatch(r"\d+m", r["for"]) and r["annotations"]["summary"] and r["annotations"]["description"]
-        assert 'namespace="kafka"' in r["expr"]
-        assert metric_names(r["expr"]) <= JMX_METRICS | KUBELET_METRICS, r["expr"]
+        parse(r["expr"])
+        if name in lag:  # KMinion's, from its own namespace
+            assert 'namespace="kminion"' in r["expr"] and metric_names(r["expr"]) <= KMINION_METRICS, r["expr"]
+        else:
+            assert 'namespace="kafka"' in r["expr"] and metric_names(r["expr"]) <= JMX_METRICS | KUBELET_METRICS
     assert rules["KafkaBrokerDown"]["expr"].endswith(f"< {brokers}")
     assert "> 0.8" in rules["KafkaVolumeAlmostFull"]["expr"]
     assert rules["KafkaActiveControllerCount"]["expr"].endswith("!= 1")
@@ -208,7 +242,7 @@ def test_latency_alert_metric_comes_from_our_extra_jmx_rule(prod):
 def test_dashboards_are_provisioned_for_grafanas_sidecar_with_known_metrics(prod):
     maps = {r.inputs["metadata"]["name"]: r for r in prod.of_type("kubernetes:core/v1:ConfigMap")
             if r.parent == prod.one("kafka-platform:index:Monitoring").urn}
-    assert set(maps) == {"dashboard-kafka", "dashboard-mesh"}
+    assert set(maps) == {"dashboard-kafka", "dashboard-mesh", "dashboard-lag"}
     mesh = json.loads(maps["dashboard-mesh"].inputs["data"]["mesh.json"])
     istio_exprs = [t["expr"] for p in mesh["panels"] for t in p["targets"] if "istio_" in t["expr"]]
     assert istio_exprs and all('reporter="destination"' in e for e in istio_exprs)  # no double counting
@@ -221,10 +255,33 @@ def test_dashboards_are_provisioned_for_grafanas_sidecar_with_known_metrics(prod
         assert dashboard["uid"] and dashboard["panels"]
         for panel in dashboard["panels"]:
             for target in panel["targets"]:
-                assert metric_names(target["expr"]) <= JMX_METRICS | KUBELET_METRICS | ISTIO_METRICS, target["expr"]
+                parse(target["expr"])
+                assert metric_names(target["expr"]) <= JMX_METRICS | KUBELET_METRICS | ISTIO_METRICS | KMINION_METRICS
 
 
 def test_stack_tells_how_to_open_grafana_and_keeps_its_password_secret(prod):
     assert prod.outputs["grafanaCommand"] == "kubectl -n monitoring port-forward svc/kube-prometheus-stack-grafana 3000:80"
     assert prod.outputs["grafanaAdminPassword"] == "monitoring-grafana-admin-password"
     assert "grafanaAdminPassword" in prod.secret_outputs
+
+
+def test_lag_alerts_take_their_thresholds_from_config():
+    stack = run_stack("dev", {"kafka.lag": {"maxLag": 500, "growingFor": "30m", "maxEndToEndSeconds": 2.5}})
+    (group,) = custom_resources(stack, "PrometheusRule")["kafka"].inputs["spec"]["groups"]
+    rules = {r["alert"]: r for r in group["rules"]}
+    assert rules["KafkaConsumerLagHigh"]["expr"].endswith("> 500")
+    assert "[30m]" in rules["KafkaConsumerLagGrowing"]["expr"] and rules["KafkaConsumerLagGrowing"]["for"] == "30m"
+    assert rules["KafkaEndToEndLatencyHigh"]["expr"].endswith("> 2.5")
+    assert rules["KMinionDown"]["expr"] == '(max(kminion_exporter_up{namespace="kminion"}) or vector(0)) < 1'
+
+
+def test_without_kminion_no_lag_alerts_nor_dashboard():
+    stack = run_stack("dev", {"kafka.lag.enabled": False})
+    (group,) = custom_resources(stack, "PrometheusRule")["kafka"].inputs["spec"]["groups"]
+    assert not [r for r in group["rules"] if "kminion" in r["expr"]]
+    assert not [r for r in stack.of_type("kubernetes:core/v1:ConfigMap") if r.name.endswith("dashboard-lag")]
+
+
+def test_a_misspelt_promql_expression_is_caught():
+    with pytest.raises(ValueError):
+        parse("max by (group_id (kminion_kafka_consumer_group_topic_lag) > 1")

@@ -52,7 +52,8 @@ class Cluster:
 
     def run(self, overrides: dict, passwords: dict[str, str], **env: str) -> subprocess.CompletedProcess:
         # the verification's own users and topic have their own tests (test_verification.py)
-        cfg = load_stack_config("prod", {"kafka.verify.enabled": False, **overrides}).kafka
+        cfg = load_stack_config("prod", {"kafka.verify.enabled": False, "kafka.lag.enabled": False,
+                                         **overrides}).kafka
         plan = self.root / "declaration.tsv"
         plan.write_text(declaration(cfg))
         for user, password in passwords.items():
@@ -228,3 +229,22 @@ def test_a_rejected_password_is_never_printed(tmp_path):
     output = result.stdout + result.stderr
     assert "Invalid credential property" in output and "password=(hidden)" in output
     assert ADMIN_PASSWORD not in output and "app-pw-xyz" not in output
+
+
+def test_kminions_cluster_and_wildcard_acls_are_applied_and_kept(tmp_path):
+    cluster = fresh_cluster(tmp_path)
+    lag = {"kafka.users": [APP], "kafka.lag.enabled": True}
+    result = cluster.run(lag, {"app": "app-pw", "platform-kminion": "kminion-pw"})
+    assert result.returncode == 0, result.stderr
+    acls = {tuple(a) for a in cluster.state["acls"] if a[0] == "User:platform-kminion"}
+    assert ("User:platform-kminion", "CLUSTER", "LITERAL", "kafka-cluster", "DESCRIBE") in acls
+    assert ("User:platform-kminion", "TOPIC", "LITERAL", "*", "DESCRIBE_CONFIGS") in acls
+    assert ("User:platform-kminion", "GROUP", "LITERAL", "*", "DESCRIBE") in acls
+    cluster_call = next(c for c in cluster.calls() if c[0] == "kafka-acls.sh" and "--cluster" in c)
+    assert cluster_call[cluster_call.index("--cluster") + 1].startswith("--")  # the flag takes no name
+    before = cluster.state
+    assert cluster.run(lag, {"app": "app-pw", "platform-kminion": "kminion-pw"}).returncode == 0
+    assert cluster.state["acls"] == before["acls"]  # nothing re-added, nothing removed
+    # lag off: KMinion's user goes, and with it every ACL it had, the cluster one included
+    assert cluster.run({"kafka.users": [APP]}, {"app": "app-pw"}).returncode == 0
+    assert not [a for a in cluster.state["acls"] if a[0] == "User:platform-kminion"]

@@ -24,7 +24,7 @@ def test_every_release_is_a_pinned_atomic_named_release_from_the_versions_table(
         assert r.inputs["maxHistory"] == 10 and r.inputs["timeout"] >= 600, r.name
     # fixed names: Pulumi would add a random suffix, and every Service DNS name would change with it
     assert {r.inputs["name"] for r in releases} == {
-        "istio-base", "istio-cni", "istiod", "kafka", "prometheus-operator-crds", "kube-prometheus-stack"}
+        "istio-base", "istio-cni", "istiod", "kafka", "prometheus-operator-crds", "kube-prometheus-stack", "kminion"}
 
 
 def test_offered_kubernetes_versions_are_in_standard_support_and_supported_by_istio():

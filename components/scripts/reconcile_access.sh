@@ -9,7 +9,8 @@
 #   ADMIN_USER          the platform admin (a super user)
 #   DECLARATION         tab-separated lines (components/access.py writes them):
 #                         user  <name>  <quotas: k=v,k=v or ->
-#                         acl   <user>  <TOPIC|GROUP|TRANSACTIONAL_ID>  <LITERAL|PREFIXED>  <name>  <OPERATION>
+#                         acl   <user>  <TOPIC|GROUP|TRANSACTIONAL_ID|CLUSTER>  <LITERAL|PREFIXED>  <name>  <OPERATION>
+#                               (a name of * is Kafka's wildcard; CLUSTER's name is kafka-cluster)
 #                         topic <name>  <partitions>  <replication factor>  <configs: k=v,k=v or ->
 #                         delete-topic <name>
 #   CREDENTIALS         a folder with one file per user holding its password, and `_admin` (no user name
@@ -60,7 +61,7 @@ pascal() {
   for word in "${words[@]}"; do lower="${word,,}"; out+="${word:0:1}${lower:1}"; done
   echo "$out"
 }
-resource_flag() { case "$1" in TOPIC) echo --topic ;; GROUP) echo --group ;; TRANSACTIONAL_ID) echo --transactional-id ;; esac; }
+resource_flag() { case "$1" in TOPIC) echo --topic ;; GROUP) echo --group ;; TRANSACTIONAL_ID) echo --transactional-id ;; CLUSTER) echo --cluster ;; esac; }
 
 # The admin signs in with SCRAM on the client listener: its credential is created at storage format. A
 # cluster formatted before the admin existed lacks it; there (during the migration, when the mesh opens
@@ -149,10 +150,12 @@ while IFS= read -r line; do
 done < "$work/acls"
 
 change_acl() {  # add|remove principal type pattern name operation
-  local action="$1" principal="$2" type="$3" pattern="$4" name="$5" operation="$6" extra=()
+  local action="$1" principal="$2" type="$3" pattern="$4" name="$5" operation="$6" extra=() resource=()
   [[ "$action" == remove ]] && extra=(--force)
+  resource=("$(resource_flag "$type")" "$name")
+  [[ "$type" == CLUSTER ]] && resource=(--cluster)  # the flag takes no name
   acls "--$action" "${extra[@]}" --allow-principal "$principal" --operation "$(pascal "$operation")" \
-    "$(resource_flag "$type")" "$name" --resource-pattern-type "${pattern,,}" > /dev/null \
+    "${resource[@]}" --resource-pattern-type "${pattern,,}" > /dev/null \
     || fail "cannot $action ACL $principal $operation on $type $name ($pattern)"
 }
 
