@@ -20,7 +20,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 import pulumi_random as random
 
-from .config import ADMIN_USER, INTERNAL_USERS, KMINION_GROUPS, KMINION_USER, KafkaConfig, KafkaUser
+from .config import ADMIN_USER, INTERNAL_USERS, KMINION_GROUPS, KMINION_USER, PLATFORM_USERS, KafkaConfig, KafkaUser
 from .kafka import INTERBROKER_PORT, NATIVE_SIDECAR, RECONCILER, RELEASE, SASL_MECHANISM, SECURITY_PROTOCOL, Kafka
 
 SCRIPT = (pathlib.Path(__file__).parent / "scripts" / "reconcile_access.sh").read_text()
@@ -69,7 +69,8 @@ def user_acls(user: KafkaUser) -> list[Acl]:
 def platform_acls(cfg: KafkaConfig) -> list[Acl]:
     """What no intent grants, for KMinion alone: lag needs every group's committed offsets and every topic's end
     (Describe on all groups and topics), its topic info reads cleanup.policy (DescribeConfigs on topics), the
-    log-dir sizes need Describe on the cluster, and it deletes its own stale probe groups. None reads data."""
+    log-dir sizes need Describe on the cluster, and it deletes its own stale probe groups. None reads records;
+    Describe on the cluster also lets it list ACLs and SCRAM user names (never passwords)."""
     if not cfg.lag.enabled:
         return []
     _, own_groups = _pattern(KMINION_GROUPS)
@@ -197,6 +198,8 @@ class KafkaAccess(pulumi.ComponentResource):
                                 {"name": "INTERNAL_BOOTSTRAP", "value": f"{kafka.internal_host}:{INTERBROKER_PORT}"},
                                 {"name": "ADMIN_USER", "value": ADMIN_USER},
                                 {"name": "KEEP_USERS", "value": " ".join(INTERNAL_USERS)},
+                                # whose CLUSTER ACLs it manages: a team's are someone else's
+                                {"name": "PLATFORM_USERS", "value": " ".join(PLATFORM_USERS)},
                                 {"name": "DECLARATION", "value": "/plan/declaration.tsv"},
                                 {"name": "CREDENTIALS", "value": "/credentials"},
                                 # kafka-run-class.sh creates its log folder; the root filesystem is read-only

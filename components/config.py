@@ -427,7 +427,8 @@ class Lag(Model):
                                                   "partitions) before `KafkaConsumerLagHigh`")
     growing_for: Annotated[str, _check(lambda v: _DURATION.fullmatch(v) is not None,
                                        "must be a duration such as 15m, 1h or 900s")] = Field(
-        "15m", description="`KafkaConsumerLagGrowing` when a group's lag has only grown for this long")
+        "15m", description="`KafkaConsumerLagGrowing` when a group's lag has trended upward for this long (a "
+                           "duration: `15m`, `1h`, `900s`)")
     max_end_to_end_seconds: float = Field(1.0, gt=0, le=20, description="p99 of produce-to-consume through Kafka "
                                                                         "(seconds, at most 20) before "
                                                                         "`KafkaEndToEndLatencyHigh`")
@@ -530,9 +531,9 @@ class KafkaConfig(Model):
         durable = {"min.insync.replicas": str(self.min_insync_replicas)}
         verify = Topic(name=VERIFY_TOPIC, partitions=3, replication_factor=self.replication_factor,
                        config={**durable, "retention.ms": "3600000", "segment.ms": "3600000"})
-        # KMinion's own settings for the topic it would create, with the cluster's durability
+        # KMinion's probe needs its records for seconds (its roundtrip SLA is 20 s): an hour, like the verification's
         kminion = Topic(name=KMINION_TOPIC, partitions=3, replication_factor=self.replication_factor,
-                        config={**durable, "retention.ms": "86400000", "segment.ms": "43200000"})
+                        config={**durable, "retention.ms": "3600000", "segment.ms": "3600000"})
         return (*self.topics, *((verify,) if self.verify.enabled else ()), *((kminion,) if self.lag.enabled else ()))
 
 
@@ -775,6 +776,17 @@ def _fargate(p: Context, cluster: ClusterConfig, mesh: MeshConfig, kafka: KafkaC
 
 def _heap_bytes(heap: str) -> float:
     return int(heap[:-1]) * (2**20 if heap[-1] in "mM" else 2**30)
+
+
+@rule
+def _lag(p: Context, kafka: KafkaConfig) -> Iterator[Problem]:
+    """KMinion's wildcard ACLs give every topic and group an ACL: allow.everyone.if.no.acl.found then opens
+    nothing, and every client not yet declared would be refused in the middle of the migration."""
+    if kafka.lag.enabled and kafka.authorization.allow_everyone_if_no_acl:
+        yield Problem("kafka.lag.enabled", True, "must be false while kafka.authorization.allowEveryoneIfNoAcl is "
+                                                 "true: KMinion's Describe ACLs on every topic and group would end "
+                                                 "the open access the migration relies on; turn it on after step 3 "
+                                                 "of README \"Turning authorization on\"")
 
 
 @rule

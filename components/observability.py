@@ -32,6 +32,7 @@ GROUP_LAG = "kminion_kafka_consumer_group_topic_lag"  # {group_id, topic_name}: 
 ROUNDTRIP = "kminion_end_to_end_roundtrip_latency_seconds_bucket"  # produce -> consume through Kafka
 PROBE_FAILED = "kminion_end_to_end_messages_produced_failed_total"
 PROBE_LOST = "kminion_end_to_end_messages_lost_total"
+PROBE_PRODUCED = "kminion_end_to_end_messages_produced_total"  # created with the two above, in one callback
 EXPORTER_UP = "kminion_exporter_up"  # 0 when any of its requests to Kafka failed in a scrape
 BROKER_LOG_DIRS = "kminion_kafka_broker_log_dir_size_total_bytes"  # {broker_id}
 
@@ -78,24 +79,29 @@ def lag_alert_rules(namespace: str, max_lag: int, growing_for: str, max_end_to_e
     return [
         _rule("KafkaConsumerLagHigh", f"{by_group} ({GROUP_LAG}{{{ns}}}) > {max_lag}", "10m", "warning",
               "A consumer group is far behind",
-              "{{ $labels.group_id }} trails {{ $labels.topic_name }} by {{ $value }} records "
+              "{{ $labels.group_id }} trails {{ $labels.topic_name }} by {{ $value | humanize }} records "
               f"(threshold {max_lag}, kafka.lag.maxLag)."),
-        # the lag's slope over the window stays positive for the whole window again: it only grows
+        # the slope of the lag (one series per group and topic, so a KMinion restart leaves no stale series)
+        # stays upward over a whole window, for a whole window, and the lag is no longer small
         _rule("KafkaConsumerLagGrowing",
-              f"{by_group} (deriv({GROUP_LAG}{{{ns}}}[{growing_for}])) > 0 and {by_group} ({GROUP_LAG}{{{ns}}}) > 0",
+              f"deriv(({by_group} ({GROUP_LAG}{{{ns}}}))[{growing_for}:1m]) > 0 "
+              f"and {by_group} ({GROUP_LAG}{{{ns}}}) > {max(1, max_lag // 10)}",
               growing_for, "warning", "A consumer group's lag keeps growing",
-              "{{ $labels.group_id }} on {{ $labels.topic_name }} has fallen further behind for "
-              f"{growing_for} (kafka.lag.growingFor): its consumers are slower than its producers, or stuck."),
+              "{{ $labels.group_id }} on {{ $labels.topic_name }} has trended further behind for "
+              f"{growing_for} (kafka.lag.growingFor) and trails by more than {max(1, max_lag // 10)} records: "
+              "its consumers are slower than its producers, or stuck."),
         _rule("KafkaEndToEndLatencyHigh",
               f"histogram_quantile(0.99, sum by (le) (rate({ROUNDTRIP}{{{ns}}}[5m]))) > {max_end_to_end_seconds}",
               "10m", "warning", "Kafka's end-to-end latency is high",
-              "The 99th percentile from KMinion's produce to its consume through Kafka is {{ $value }} s "
+              "The 99th percentile from KMinion's produce to its consume through Kafka is {{ $value | humanize }} s "
               f"(threshold {max_end_to_end_seconds} s, kafka.lag.maxEndToEndSeconds)."),
+        # a share, not a count: a leader election during a roll may cost the probe (10 records/s) a record
         _rule("KafkaEndToEndProbeFailing",
-              f"sum(increase({PROBE_FAILED}{{{ns}}}[10m])) + sum(increase({PROBE_LOST}{{{ns}}}[10m])) > 0", "5m",
+              f"(sum(increase({PROBE_FAILED}{{{ns}}}[10m])) + sum(increase({PROBE_LOST}{{{ns}}}[10m]))) "
+              f"/ sum(increase({PROBE_PRODUCED}{{{ns}}}[10m])) > 0.01", "5m",
               "critical", "KMinion's probe records fail or get lost",
-              "{{ $value }} probe records were refused, timed out or never consumed in 10 minutes: writes to "
-              "Kafka are failing for clients too."),
+              "{{ $value | humanizePercentage }} of the probe's records were refused, timed out or never consumed "
+              "in 10 minutes: writes to Kafka are failing for clients too."),
         # no series at all (KMinion down, not scraped) must alert as much as a failing one
         _rule("KMinionDown", f"(max({EXPORTER_UP}{{{ns}}}) or vector(0)) < 1", "10m", "warning",
               "KMinion is down or cannot read Kafka",

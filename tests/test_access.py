@@ -72,7 +72,7 @@ def test_the_prod_declaration_is_the_whole_desired_state():
         "acl\tplatform-kminion\tTOPIC\tLITERAL\t*\tDESCRIBE\n"
         "acl\tplatform-kminion\tTOPIC\tLITERAL\t*\tDESCRIBE_CONFIGS\n"
         "topic\tevents\t12\t3\tmin.insync.replicas=2,retention.ms=604800000\n"
-        "topic\tplatform-kminion-end-to-end\t3\t3\tmin.insync.replicas=2,retention.ms=86400000,segment.ms=43200000\n"
+        "topic\tplatform-kminion-end-to-end\t3\t3\tmin.insync.replicas=2,retention.ms=3600000,segment.ms=3600000\n"
         # the cluster's RF and min ISR, and an hour of records
         "topic\tplatform-verify\t3\t3\tmin.insync.replicas=2,retention.ms=3600000,segment.ms=3600000\n")
 
@@ -139,6 +139,7 @@ def test_the_reconcile_job_runs_the_script_as_the_admin_after_kafka(prod):
     assert env["BOOTSTRAP"] == "kafka.kafka.svc.cluster.local:9092"
     assert env["INTERNAL_BOOTSTRAP"] == "kafka-broker-headless.kafka.svc.cluster.local:9094"
     assert env["ADMIN_USER"] == "kafka-admin"
+    assert env["PLATFORM_USERS"] == "platform-verify platform-verify-no-acl platform-kminion"
     plan = prod.one("kubernetes:core/v1:ConfigMap", "kafka-access-plan")
     assert plan.inputs["data"]["declaration.tsv"] == declaration(load_stack_config("prod").kafka)
     assert plan.inputs["data"]["reconcile.sh"].startswith("#!/usr/bin/env bash")

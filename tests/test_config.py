@@ -330,6 +330,8 @@ BAD_INPUTS = {
                                            "kafka-platform:kafka.lag.maxEndToEndSeconds", "at most 20"),
     "lag_end_to_end_zero": ("dev", {"kafka.lag.maxEndToEndSeconds": 0}, "kafka-platform:kafka.lag.maxEndToEndSeconds",
                             "greater than 0"),
+    "lag_while_migrating_authorization": ("dev", {"kafka.authorization.allowEveryoneIfNoAcl": True},
+                                          "kafka-platform:kafka.lag.enabled", "must be false while"),
     "user_named_like_kminion": ("dev", {"kafka.users": [USER | {"name": "platform-kminion"}]},
                                 "kafka-platform:kafka.users[0].name", "the platform's own user"),
     "topic_named_like_kminions": ("dev", {**NO_USERS, "kafka.topics": [{"name": "platform-kminion-end-to-end"}]},

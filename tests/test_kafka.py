@@ -84,7 +84,7 @@ def test_acls_decide_and_only_kafka_itself_and_the_platform_admin_are_super_user
 
 
 def test_the_migration_flag_lets_everyone_use_resources_without_acls():
-    stack = run_stack("prod", {"kafka.authorization.allowEveryoneIfNoAcl": True})
+    stack = run_stack("prod", {"kafka.authorization.allowEveryoneIfNoAcl": True, "kafka.lag.enabled": False})
     assert values(stack)["overrideConfiguration"]["allow.everyone.if.no.acl.found"] == "true"
 
 
@@ -259,7 +259,7 @@ def test_mesh_lets_kafka_itself_everywhere_and_each_declared_client_only_on_9092
 
 
 def test_the_access_job_reaches_the_inter_broker_port_only_while_migrating():
-    stack = run_stack("prod", {"kafka.authorization.allowEveryoneIfNoAcl": True})
+    stack = run_stack("prod", {"kafka.authorization.allowEveryoneIfNoAcl": True, "kafka.lag.enabled": False})
     policy = stack.one("kubernetes:security.istio.io/v1:AuthorizationPolicy", "kafka-authorizationpolicy-kafka")
     (rule,) = [r for r in policy.inputs["spec"]["rules"]
                if r["from"][0]["source"].get("principals") == ["cluster.local/ns/kafka/sa/kafka-access"]]

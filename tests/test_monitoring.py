@@ -270,9 +270,11 @@ def test_lag_alerts_take_their_thresholds_from_config():
     (group,) = custom_resources(stack, "PrometheusRule")["kafka"].inputs["spec"]["groups"]
     rules = {r["alert"]: r for r in group["rules"]}
     assert rules["KafkaConsumerLagHigh"]["expr"].endswith("> 500")
-    assert "[30m]" in rules["KafkaConsumerLagGrowing"]["expr"] and rules["KafkaConsumerLagGrowing"]["for"] == "30m"
+    growing = rules["KafkaConsumerLagGrowing"]
+    assert "[30m:1m]" in growing["expr"] and growing["for"] == "30m" and growing["expr"].endswith("> 50")
     assert rules["KafkaEndToEndLatencyHigh"]["expr"].endswith("> 2.5")
     assert rules["KMinionDown"]["expr"] == '(max(kminion_exporter_up{namespace="kminion"}) or vector(0)) < 1'
+    assert rules["KafkaEndToEndProbeFailing"]["expr"].endswith("> 0.01")  # a share of the probe, not one record
 
 
 def test_without_kminion_no_lag_alerts_nor_dashboard():

@@ -62,6 +62,7 @@ class Cluster:
         env = self.env(BOOTSTRAP="kafka.kafka.svc.cluster.local:9092",
                        INTERNAL_BOOTSTRAP="kafka-broker-headless.kafka.svc.cluster.local:9094", ADMIN_USER="kafka-admin",
                        KEEP_USERS="inter_broker_user controller_user", DECLARATION=str(plan),
+                       PLATFORM_USERS="platform-verify platform-verify-no-acl platform-kminion",
                        CREDENTIALS=str(self.credentials), **env)
         return subprocess.run(["bash", str(SCRIPT)], env=env, capture_output=True, text=True, timeout=120)
 
@@ -245,6 +246,11 @@ def test_kminions_cluster_and_wildcard_acls_are_applied_and_kept(tmp_path):
     before = cluster.state
     assert cluster.run(lag, {"app": "app-pw", "platform-kminion": "kminion-pw"}).returncode == 0
     assert cluster.state["acls"] == before["acls"]  # nothing re-added, nothing removed
+    # a team's CLUSTER ACL, granted by hand, is not the platform's to remove
+    state = cluster.state
+    state["acls"].append(["User:app", "CLUSTER", "LITERAL", "kafka-cluster", "DESCRIBE"])
+    cluster.state_file.write_text(json.dumps(state))
     # lag off: KMinion's user goes, and with it every ACL it had, the cluster one included
     assert cluster.run({"kafka.users": [APP]}, {"app": "app-pw"}).returncode == 0
     assert not [a for a in cluster.state["acls"] if a[0] == "User:platform-kminion"]
+    assert ["User:app", "CLUSTER", "LITERAL", "kafka-cluster", "DESCRIBE"] in cluster.state["acls"]

@@ -16,6 +16,8 @@
 #   CREDENTIALS         a folder with one file per user holding its password, and `_admin` (no user name
 #                       starts with _)
 #   KEEP_USERS          principals never touched (the internal users), space separated
+#   PLATFORM_USERS      the platform's own users (verification, KMinion): their CLUSTER ACLs are managed too;
+#                       other users' CLUSTER ACLs are left alone, as before the platform declared any
 set -euo pipefail
 set -f  # no globbing: a wildcard ACL names its resource "*"
 export PATH="${KAFKA_BIN:-/opt/bitnami/kafka/bin}:$PATH"
@@ -175,6 +177,7 @@ for acl in $(printf '%s\n' "${!existing_acls[@]}" | sort | tr '\t' '|'); do
   IFS=$'\t' read -r principal type pattern name operation <<< "$key"
   [[ "$keep" == *" ${principal#User:} "* || "$managed" != *" ${principal#User:} "* ]] && continue
   [[ -z "$(resource_flag "$type")" ]] && continue
+  [[ "$type" == CLUSTER && " ${PLATFORM_USERS:-} " != *" ${principal#User:} "* ]] && continue
   say "acl: removing $principal $operation on $type $name ($pattern)"
   change_acl remove "$principal" "$type" "$pattern" "$name" "$operation"
 done
