@@ -21,6 +21,7 @@ import pulumi_kubernetes as k8s
 import pulumi_random as random
 
 from .config import ADMIN_USER, INTERNAL_USERS, KMINION_GROUPS, KMINION_USER, PLATFORM_USERS, KafkaConfig, KafkaUser
+from .jobs import pod
 from .kafka import INTERBROKER_PORT, NATIVE_SIDECAR, RECONCILER, RELEASE, SASL_MECHANISM, SECURITY_PROTOCOL, Kafka
 
 SCRIPT = (pathlib.Path(__file__).parent / "scripts" / "reconcile_access.sh").read_text()
@@ -178,49 +179,21 @@ class KafkaAccess(pulumi.ComponentResource):
             f"{name}-plan", metadata={"name": digest.apply(lambda d: f"{RECONCILER}-{d}"), "namespace": ns},
             data={"reconcile.sh": SCRIPT, "declaration.tsv": plan}, opts=pulumi.ResourceOptions(parent=self))
         image = f"{cfg.images.registry}/{cfg.images.kafka}"
-        job_spec: Any = {  # the Kubernetes API's own (camelCase) shape, as in every other manifest here
-                "backoffLimit": 2,
-                "activeDeadlineSeconds": 900,
-                "template": {
-                    # native sidecar: the Job exits once the script does, under STRICT mTLS
-                    "metadata": {"labels": {"app.kubernetes.io/name": RECONCILER}, "annotations": NATIVE_SIDECAR},
-                    "spec": {
-                        "serviceAccountName": RECONCILER,
-                        "restartPolicy": "Never",
-                        "securityContext": {"runAsUser": 1001, "runAsGroup": 1001, "runAsNonRoot": True,
-                                            "seccompProfile": {"type": "RuntimeDefault"}},
-                        "containers": [{
-                            "name": "reconcile",
-                            "image": image,
-                            "command": ["/bin/bash", "/plan/reconcile.sh"],
-                            "env": [
-                                {"name": "BOOTSTRAP", "value": kafka.bootstrap_servers},
-                                {"name": "INTERNAL_BOOTSTRAP", "value": f"{kafka.internal_host}:{INTERBROKER_PORT}"},
-                                {"name": "ADMIN_USER", "value": ADMIN_USER},
-                                {"name": "KEEP_USERS", "value": " ".join(INTERNAL_USERS)},
-                                # whose CLUSTER ACLs it manages: a team's are someone else's
-                                {"name": "PLATFORM_USERS", "value": " ".join(PLATFORM_USERS)},
-                                {"name": "DECLARATION", "value": "/plan/declaration.tsv"},
-                                {"name": "CREDENTIALS", "value": "/credentials"},
-                                # kafka-run-class.sh creates its log folder; the root filesystem is read-only
-                                {"name": "LOG_DIR", "value": "/tmp/kafka-logs"},
-                            ],
-                            "securityContext": {"allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True,
-                                                "capabilities": {"drop": ["ALL"]}},
-                            "resources": {"requests": {"cpu": "100m", "memory": "512Mi"},
-                                          "limits": {"memory": "512Mi"}},
-                            "volumeMounts": [{"name": "plan", "mountPath": "/plan", "readOnly": True},
-                                             {"name": "credentials", "mountPath": "/credentials", "readOnly": True},
-                                             {"name": "tmp", "mountPath": "/tmp"}],
-                        }],
-                        "volumes": [
-                            {"name": "plan", "configMap": {"name": config_map.metadata["name"]}},
-                            {"name": "credentials", "secret": {"secretName": f"{RECONCILER}-credentials"}},
-                            {"name": "tmp", "emptyDir": {"medium": "Memory"}},
-                        ],
-                    },
-                },
-            }
+        template = pod(
+            account=RECONCILER, image=image, memory="512Mi", container="reconcile",
+            command=["/bin/bash", "/plan/reconcile.sh"],
+            env={"BOOTSTRAP": kafka.bootstrap_servers,
+                 "INTERNAL_BOOTSTRAP": f"{kafka.internal_host}:{INTERBROKER_PORT}",
+                 "ADMIN_USER": ADMIN_USER,
+                 "KEEP_USERS": " ".join(INTERNAL_USERS),
+                 "PLATFORM_USERS": " ".join(PLATFORM_USERS),  # whose CLUSTER ACLs it manages: a team's stay
+                 "DECLARATION": "/plan/declaration.tsv",
+                 "CREDENTIALS": "/credentials"},
+            # native sidecar: the Job exits once the script does, under STRICT mTLS
+            labels={"app.kubernetes.io/name": RECONCILER}, annotations=NATIVE_SIDECAR,
+            mounts={"plan": ("/plan", {"configMap": {"name": config_map.metadata["name"]}}),
+                    "credentials": ("/credentials", {"secret": {"secretName": f"{RECONCILER}-credentials"}})})
+        job_spec: Any = {"backoffLimit": 2, "activeDeadlineSeconds": 900, "template": template}
         self.job = k8s.batch.v1.Job(
             f"{name}-reconcile",
             metadata=k8s.meta.v1.ObjectMetaArgs(

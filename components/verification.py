@@ -36,6 +36,7 @@ from .config import (
     KafkaConfig,
     MeshConfig,
 )
+from .jobs import pod
 from .kafka import CLIENT_PORT, NATIVE_SIDECAR, RELEASE, Kafka, mesh_policies
 from .versions import KAFKA
 
@@ -67,38 +68,6 @@ def fingerprint(cfg: KafkaConfig, mesh: MeshConfig, access_digest: str) -> str:
     parts = [access_digest, KAFKA.version, json.dumps(mesh_policies(cfg), sort_keys=True), mesh.model_dump_json(),
              cfg.verify.model_dump_json(), cfg.images.model_dump_json(), *SCRIPTS.values()]
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:10]
-
-
-def pod(*, account: str, command: list[str], env: dict[str, str], image: str, labels: dict[str, str],
-        annotations: dict[str, str], memory: str, mounts: dict[str, tuple[str, dict]]) -> dict:
-    """A verification pod: non-root, read-only, no API token, and its verdict as its termination message.
-    `mounts`: volume name -> (mount path, volume source), all read-only; /tmp is a memory-backed scratch."""
-    return {
-        "metadata": {"labels": labels, "annotations": annotations},
-        "spec": {
-            "serviceAccountName": account,
-            "automountServiceAccountToken": False,
-            "restartPolicy": "Never",
-            "securityContext": {"runAsUser": 1001, "runAsGroup": 1001, "runAsNonRoot": True,
-                                "seccompProfile": {"type": "RuntimeDefault"}},
-            "containers": [{
-                "name": "verify",
-                "image": image,
-                "command": command,
-                # kafka-run-class.sh creates its log folder; the root filesystem is read-only
-                "env": [{"name": k, "value": v} for k, v in {**env, "LOG_DIR": "/tmp/kafka-logs"}.items()],
-                "securityContext": {"allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True,
-                                    "capabilities": {"drop": ["ALL"]}},
-                "resources": {"requests": {"cpu": "100m", "memory": memory}, "limits": {"memory": memory}},
-                # the scripts write their verdict there; a crash leaves the log's tail instead
-                "terminationMessagePolicy": "FallbackToLogsOnError",
-                "volumeMounts": [*({"name": n, "mountPath": path, "readOnly": True} for n, (path, _) in mounts.items()),
-                                 {"name": "tmp", "mountPath": "/tmp"}],
-            }],
-            "volumes": [*({"name": n, **source} for n, (_, source) in mounts.items()),
-                        {"name": "tmp", "emptyDir": {"medium": "Memory"}}],
-        },
-    }
 
 
 def job_spec(template: dict, deadline_seconds: int) -> dict:
