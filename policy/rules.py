@@ -187,8 +187,9 @@ def prod_images_mirrored(args: ResourceValidationArgs, report: Report) -> None:
         return
     registry = (values.get("image") or {}).get("registry", "docker.io")
     if registry == "docker.io":
+        # kafka.images.registry serves KMinion's image too: one mirror for both
         report("prod Kafka pulls from docker.io (frozen bitnamilegacy images, no CVE fixes, Docker Hub rate "
-               "limits): mirror them and set kafka.images.registry")
+               "limits): mirror them and KMinion's, and set kafka.images.registry")
 
 
 def destination_rule_host_is_a_service(args: ResourceValidationArgs, report: Report) -> None:

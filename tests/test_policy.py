@@ -63,9 +63,12 @@ def test_the_real_program_passes_every_policy_in_dev(dev):
 
 def test_the_real_program_passes_every_mandatory_policy_in_prod_and_is_told_to_mirror_images(prod):
     assert violations(prod) == ["prod-images-mirrored: prod Kafka pulls from docker.io (frozen bitnamilegacy images, "
-                                "no CVE fixes, Docker Hub rate limits): mirror them and set kafka.images.registry"]
+                                "no CVE fixes, Docker Hub rate limits): mirror them and KMinion's, and set "
+                                "kafka.images.registry"]
     mirrored = run_stack("prod", {"kafka.images.registry": "123456789012.dkr.ecr.us-east-1.amazonaws.com"})
     assert violations(mirrored) == []
+    kminion = mirrored.one("kubernetes:helm.sh/v3:Release", "kminion-release").inputs["values"]["image"]
+    assert kminion["repository"].startswith("123456789012.dkr.ecr.us-east-1.amazonaws.com/")  # the same mirror
 
 
 def test_pack_has_the_mandatory_guardrails():
