@@ -9,7 +9,9 @@ and like Envoy's admin port.
 from __future__ import annotations
 
 import http.server
+import os
 import pathlib
+import signal
 import socket
 import struct
 import subprocess
@@ -204,11 +206,12 @@ def test_a_check_cut_short_still_says_how_far_it_got(cluster):
         "BOOTSTRAP": BOOTSTRAP, "TOPIC": "platform-verify", "GROUP_PREFIX": "platform-verify-", "RECORDS": "40",
         "REPLICATION_FACTOR": "3", "MIN_INSYNC_REPLICAS": "2", "CLIENT": str(cluster.root / VERIFY_USER),
         "NO_ACL": str(cluster.root / VERIFY_NO_ACL_USER), "WAIT": "10", "RESULT": str(result_file),
-        "HOST": "127.0.0.1", "PORT": "1", "FAKE_KAFKA_LOSE": "7"}), stdout=subprocess.DEVNULL)
+        "HOST": "127.0.0.1", "PORT": "1", "FAKE_KAFKA_LOSE": "7"}), stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL, start_new_session=True)  # its own group: the kill takes its consumer too
     deadline = time.time() + 30
     while time.time() < deadline and "produce-consume" not in (result_file.read_text() if result_file.exists() else ""):
         time.sleep(0.2)
-    process.kill()
+    os.killpg(process.pid, signal.SIGKILL)  # as the kubelet would, at the deadline
     process.wait()
     assert result_file.read_text() == ("kafka verification did not finish: it was running produce-consume; "
                                        "passed: topic\n")
