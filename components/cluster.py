@@ -48,6 +48,27 @@ def kubeconfig(cluster_name: str, region: str, endpoint: str, ca_data: str) -> s
     })
 
 
+def node_group_name(name: str, zone: str, generation: int) -> str:
+    """Generation 1 keeps the name node groups had before generations existed, so existing stacks keep theirs."""
+    return f"{name}-{zone}" if generation == 1 else f"{name}-{zone}-g{generation}"
+
+
+# Changing these on a node group replaces it (terraform-provider-aws: ForceNew), and EKS terminates a deleted
+# group's nodes whatever the PDBs say: every broker would go at once. They apply when a zone's generation is
+# bumped instead: a new group with the new settings, created before the old one is drained and deleted.
+REPLACING_FIELDS = ["instanceTypes", "capacityType"]
+
+
+def node_group_rollout(args: pulumi.ResourceTransformArgs) -> pulumi.ResourceTransformResult | None:
+    """pulumi-eks's ManagedNodeGroup has no updateConfig (pulumi-eks#1147): set it on the aws.eks.NodeGroup it
+    creates. At most one node of the group unavailable during an update, and never a replacement by config."""
+    if args.type_ != "aws:eks/nodeGroup:NodeGroup":
+        return None
+    return pulumi.ResourceTransformResult(
+        props={**args.props, "updateConfig": {"maxUnavailable": 1}},
+        opts=pulumi.ResourceOptions.merge(args.opts, pulumi.ResourceOptions(ignore_changes=REPLACING_FIELDS)))
+
+
 def assume_role_policy(service: str) -> str:
     return json.dumps({"Version": "2012-10-17", "Statement": [
         {"Effect": "Allow", "Principal": {"Service": service}, "Action": "sts:AssumeRole"}]})
@@ -233,8 +254,9 @@ class Cluster(pulumi.ComponentResource):
             tags=tags, opts=pulumi.ResourceOptions(parent=self))
         groups: list[pulumi.Resource] = []
         for zone, subnet_id in zip(cfg.network.availability_zones, private_subnet_ids, strict=True):
+            generation = ng.generations.get(zone, 1)
             groups.append(eks.ManagedNodeGroup(
-                f"{name}-{zone}",
+                node_group_name(name, zone, generation),
                 cluster=cluster,
                 node_role=role,
                 subnet_ids=[subnet_id],
@@ -249,8 +271,12 @@ class Cluster(pulumi.ComponentResource):
                     id=template.id, version=template.latest_version.apply(str)),
                 # no pod schedules before the node's istio-cni agent is ready; istiod removes the taint
                 taints=[aws.eks.NodeGroupTaintArgs(key=CNI_NOT_READY_TAINT, effect="NO_SCHEDULE")],
+                # an update that cannot drain a node within the PDBs fails rather than evict anyway
+                force_update_version=False,
                 tags=tags,
-                opts=pulumi.ResourceOptions(parent=self)))
+                # One zone after the other: a version or launch-template change rolls one group at a time,
+                # each one node at a time (node_group_rollout), so the PDB and in-sync readiness decide the pace.
+                opts=pulumi.ResourceOptions(parent=self, depends_on=groups[-1:], transforms=[node_group_rollout])))
         return groups
 
     def _fargate(self, name: str, cfg: PlatformConfig, private_subnet_ids: Sequence[pulumi.Input[str]],

@@ -225,6 +225,10 @@ class NodeGroupConfig(Model):
     desired_size: int = Field(1, ge=1, le=100, description="per zone; minSize <= desiredSize <= maxSize")
     max_size: int = Field(3, ge=1, le=100, description="per zone; 1-100")
     disk_size_gb: int = Field(50, ge=20, le=16384, description="encrypted gp3 root volume in GiB, 20-16384")
+    generations: dict[str, int] = Field(
+        default_factory=dict,
+        description="per zone, the node group generation (default 1): bump one zone per `up` to apply "
+                    "`instanceTypes` or `capacityType`, which never replace a running group (README \"Node groups\")")
 
 
 class ClusterConfig(Model):
@@ -948,6 +952,17 @@ def _kafka_placement(p: Context, kafka: KafkaConfig, network: NetworkConfig, clu
 
 
 @rule
+def _node_group_generations(p: Context, cluster: ClusterConfig, network: NetworkConfig) -> Iterator[Problem]:
+    for zone in cluster.node_groups.generations:
+        if zone not in network.availability_zones:
+            yield Problem(f"cluster.nodeGroups.generations.{zone}", zone,
+                          "must be one of network.availabilityZones: " + ", ".join(network.availability_zones))
+        elif not 1 <= cluster.node_groups.generations[zone] <= 99:
+            yield Problem(f"cluster.nodeGroups.generations.{zone}", cluster.node_groups.generations[zone],
+                          "must be from 1 to 99 (1 is the group a stack starts with)")
+
+
+@rule
 def _monitoring(p: Context, monitoring: MonitoringConfig, network: NetworkConfig) -> Iterator[Problem]:
     zones = len(network.availability_zones)
     for key in ("prometheus", "alertmanager"):
@@ -1107,7 +1122,7 @@ def _collection(loc: tuple) -> str:
     field = _field_at(loc)
     annotation = str(getattr(field, "annotation", ""))
     if annotation.startswith("dict"):
-        return "a map of strings"
+        return "a map of whole numbers" if annotation.endswith("int]") else "a map of strings"
     return "a list of objects" if "Topic" in annotation else "a list of strings"
 
 

@@ -7,7 +7,10 @@ under Pulumi's mocks and returns a `Stack` of every registered resource with its
 
 from __future__ import annotations
 
+import asyncio
+import base64
 import copy
+import hashlib
 import json
 import pathlib
 import runpy
@@ -47,6 +50,7 @@ class Resource:
     aliases: list[str] = field(default_factory=list)  # alias URNs, or "name=<old name>" for a name alias
     dependencies: list[str] = field(default_factory=list)
     secret_inputs: set[str] = field(default_factory=set)  # top-level inputs that carry a Pulumi secret
+    transforms: int = 0  # transforms registered on it (they also apply to its children, remote ones included)
 
     def depends_on(self, other: Resource) -> bool:
         return other.urn in self.dependencies
@@ -75,14 +79,24 @@ class Stack(list):
         return next(r for r in self if r.urn == urn)
 
 
+LAST_OUTPUTS: dict[str, Any] = {}  # what a StackReference to the stack itself reads: its last up's outputs
+
+
+def random_id(name: str) -> str:
+    """What a 16-byte RandomId's b64Url looks like (22 URL-safe characters), different per resource name."""
+    return base64.urlsafe_b64encode(hashlib.sha256(name.encode()).digest()[:16]).decode().rstrip("=")
+
+
 # Outputs that remote components and data sources would return; only what the code reads.
 def _outputs(type_: str, name: str, inputs: dict) -> dict:
     if type_ == "eks:index:Cluster":
         issuer = f"oidc.eks.us-east-1.amazonaws.com/id/{name.upper()}"
         return {"oidcProviderArn": f"arn:aws:iam::{ACCOUNT_ID}:oidc-provider/{issuer}", "oidcIssuer": issuer,
                 "oidcProviderUrl": f"https://{issuer}", "kubeconfigJson": "{}"}
+    if type_ == "pulumi:pulumi:StackReference":
+        return {"outputs": dict(LAST_OUTPUTS), "secretOutputNames": []}
     if type_ == "random:index/randomId:RandomId":
-        return {"b64Url": "bxwtPkpbTG2Of5ChssPU5Q", "hex": "6f1c2d3e"}
+        return {"b64Url": random_id(name), "hex": "6f1c2d3e"}
     if type_ == "random:index/randomPassword:RandomPassword":
         return {"result": f"{name}-password"}
     if type_ == "aws:ec2/launchTemplate:LaunchTemplate":
@@ -148,7 +162,16 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
                 parent=request.parent, provider=request.provider, protect=bool(request.protect),
                 retain_on_delete=bool(request.retainOnDelete),
                 aliases=[*request.aliasURNs, *(str(a).replace("\n", " ").strip() for a in request.aliases)],
-                dependencies=list(request.dependencies)))
+                dependencies=list(request.dependencies), transforms=len(request.transforms)))
+        return response
+
+    def ReadResource(self, request):
+        """A read (a StackReference, a `get`): recorded with its id among the inputs."""
+        response = super().ReadResource(request)
+        inputs = {k: _unwrap(v)[0] for k, v in rpc.deserialize_properties(request.properties, keep_internal=True).items()}
+        self.registered.append(Resource(type=request.type, name=request.name, urn=response.urn,
+                                        inputs={**inputs, "id": request.id}, parent=request.parent,
+                                        provider=request.provider, dependencies=list(request.dependencies)))
         return response
 
     def SupportsFeature(self, request):
@@ -186,27 +209,46 @@ def _run(stack: str, config: dict[str, Any], program: Callable[[], Any], secrets
     mocks = RecordingMocks()
     monitor = RecordingMonitor(mocks)
     pulumi_settings.ROOT.set(None)  # a fresh root Stack for every run
-    pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor)
+    pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor,
+                             organization="organization")  # what a self-managed backend reports
     pulumi.runtime.set_all_config({k: v if isinstance(v, str) else json.dumps(v) for k, v in config.items()},
                                   secret_keys=[_full_key(k) for k in secrets])
-    _sync_await(run_pulumi_func(program))
+    try:
+        _sync_await(run_pulumi_func(program))
+    except BaseException:
+        _settle()  # a program that failed mid-run leaves registrations pending: never let them reach the next run
+        raise
     return monitor.registered
+
+
+def _settle() -> None:
+    loop = asyncio.get_event_loop()
+    pending = [t for t in asyncio.all_tasks(loop) if not t.done()]
+    for task in pending:
+        task.cancel()
+    loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+    with pulumi_settings.SETTINGS.lock:  # the runtime keeps the failed outputs, and would await them again
+        pulumi_settings.SETTINGS.outputs.clear()
 
 
 def _full_key(key: str) -> str:
     return key if ":" in key else f"{PROJECT}:{key}"
 
 
-def run_stack(stack: str, overrides: dict[str, Any] | None = None, secrets: tuple[str, ...] = ()) -> Stack:
+def run_stack(stack: str, overrides: dict[str, Any] | None = None, secrets: tuple[str, ...] = (),
+              last_outputs: dict[str, Any] | None = None) -> Stack:
     """Run the real __main__.py against Pulumi.<stack>.yaml (plus overrides) under mocks.
 
-    `secrets` names top-level keys to treat as set with `pulumi config set --secret`."""
+    `secrets` names top-level keys to treat as set with `pulumi config set --secret`; `last_outputs` are the
+    outputs of the stack's previous up (none: a first up)."""
     def program():
         runpy.run_path(str(ROOT / "__main__.py"), run_name="__main__")
         root = pulumi_settings.get_root_resource()  # set_mocks finished it before the program exported anything
         root.register_outputs(dict(root.outputs))
 
     config = _apply_overrides(stack_config(stack), overrides or {})
+    LAST_OUTPUTS.clear()
+    LAST_OUTPUTS.update(last_outputs or {})
     return _run(stack, config, program, secrets)
 
 

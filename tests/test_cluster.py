@@ -207,3 +207,45 @@ def test_default_upgrade_policy_keeps_the_version_rather_than_let_eks_upgrade_it
 
 def test_kubernetes_provider_is_replaced_only_if_the_cluster_is(prod):
     assert prod.one("pulumi:providers:kubernetes").inputs["clusterIdentifier"] == "kafka-platform-prod"
+
+
+# --------------------------------------------------------------------------- rolling the nodes
+
+
+def test_node_groups_update_one_zone_after_the_other(prod):
+    a, b, c = (prod.one(NODE_GROUP, f"cluster-us-east-1{z}") for z in "abc")
+    assert b.depends_on(a) and c.depends_on(b)
+    assert not a.depends_on(b) and not a.depends_on(c) and not b.depends_on(c)
+
+
+def test_every_node_group_rolls_one_node_at_a_time_and_never_forces_a_drain(prod, dev):
+    for g in [*prod.of_type(NODE_GROUP), *dev.of_type(NODE_GROUP)]:
+        assert g.transforms == 1, g.name  # node_group_rollout, on the aws.eks.NodeGroup pulumi-eks creates
+        assert g.inputs["forceUpdateVersion"] is False
+
+
+class _TransformArgs:
+    def __init__(self, type_, props):
+        import pulumi
+        self.type_, self.props, self.opts = type_, props, pulumi.ResourceOptions(ignore_changes=["tags"])
+
+
+def test_the_rollout_transform_sets_the_update_config_and_keeps_replacing_fields_from_replacing():
+    from components.cluster import node_group_rollout
+
+    props = {"clusterName": "kafka-platform-prod", "instanceTypes": ["m6i.xlarge"], "capacityType": "ON_DEMAND"}
+    result = node_group_rollout(_TransformArgs("aws:eks/nodeGroup:NodeGroup", props))
+    assert result.props == {**props, "updateConfig": {"maxUnavailable": 1}}
+    # a change of either would replace every node group at once (ForceNew); a new generation applies it
+    assert result.opts.ignore_changes == ["tags", "instanceTypes", "capacityType"]
+    # pulumi-eks's other children (the component itself, roles, the aws-auth mapping) are left alone
+    assert node_group_rollout(_TransformArgs("eks:index:ManagedNodeGroup", props)) is None
+    assert node_group_rollout(_TransformArgs("aws:ec2/launchTemplate:LaunchTemplate", props)) is None
+
+
+def test_a_new_generation_replaces_only_its_zones_node_group():
+    stack = run_stack("prod", {"cluster.nodeGroups.generations": {"us-east-1b": 2}})
+    names = sorted(g.name for g in stack.of_type(NODE_GROUP))
+    # generation 1 keeps the name groups had before generations existed: an existing stack keeps its groups
+    assert names == ["cluster-us-east-1a", "cluster-us-east-1b-g2", "cluster-us-east-1c"]
+    assert stack.one(NODE_GROUP, "cluster-us-east-1c").depends_on(stack.one(NODE_GROUP, "cluster-us-east-1b-g2"))
