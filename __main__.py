@@ -14,7 +14,7 @@ import pulumi
 from components.access import KafkaAccess, KafkaAccessArgs
 from components.cluster import Cluster, ClusterArgs
 from components.config import KMINION_NAMESPACE, VERIFY_NAMESPACE, load_config
-from components.kafka import SASL_MECHANISM, SECURITY_PROTOCOL, Kafka, KafkaArgs
+from components.kafka import BROKER_IDS_OUTPUT, SASL_MECHANISM, SECURITY_PROTOCOL, Kafka, KafkaArgs
 from components.lag import ConsumerLag, ConsumerLagArgs
 from components.mesh import Mesh, MeshArgs
 from components.monitoring import Monitoring, MonitoringArgs
@@ -41,6 +41,7 @@ kafka = Kafka("kafka", KafkaArgs(
     monitoring_namespace=config.monitoring.namespace,
     strict_placement=config.is_prod,
     protect=config.protect,
+    guard_broker_removal=config.is_prod,  # against this stack's last BROKER_IDS_OUTPUT
 ), on_cluster)
 access = KafkaAccess("kafka-access", KafkaAccessArgs(
     config=config.kafka, kafka=kafka, namespaces=mesh.app_namespaces), on_cluster)
@@ -71,6 +72,7 @@ pulumi.export("oidcProviderArn", cluster.oidc_provider_arn)
 pulumi.export("storageClass", cluster.storage_class_name)
 pulumi.export("istioVersion", mesh.istio_version)
 pulumi.export("kafkaBootstrapServers", kafka.bootstrap_servers)
+pulumi.export(BROKER_IDS_OUTPUT, kafka.broker_ids)  # read back by the next prod up
 pulumi.export("kafkaSaslMechanism", SASL_MECHANISM)
 pulumi.export("kafkaSecurityProtocol", SECURITY_PROTOCOL)  # inside the mesh's mTLS
 pulumi.export("kafkaUserSecrets", access.user_secrets)  # user -> namespace/secret with everything a client needs

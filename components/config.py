@@ -457,6 +457,9 @@ class KafkaConfig(Model):
         KafkaRole.model_validate(BROKER_DEFAULTS),
         description="dedicated brokers; 0 makes the controllers combined controller+broker nodes (dev only); "
                     "prod at least 3")
+    drained_brokers: tuple[int, ...] = Field(
+        (), description="node ids of brokers being removed whose partitions were moved off (README \"Removing "
+                        "brokers\"); prod lowers `brokers.replicas` only for brokers named here")
     replication_factor: int = Field(description="1 to the broker count; prod 3 or more",
                                     json_schema_extra={"defaultDoc": "min(3, brokers)"})
     min_insync_replicas: int = Field(description="1 to RF; prod 2 <= min ISR < RF",
@@ -500,6 +503,16 @@ class KafkaConfig(Model):
     @property
     def broker_count(self) -> int:
         return self.brokers.replicas if self.dedicated_brokers else self.controllers.replicas
+
+    @property
+    def first_broker_id(self) -> int:
+        """The chart's node ids: controller-eligible nodes from controller.minId 0, dedicated brokers from
+        broker.minId 100 (defaults of chart 32.4.3), one per StatefulSet ordinal."""
+        return 100 if self.dedicated_brokers else 0
+
+    @property
+    def broker_ids(self) -> tuple[int, ...]:
+        return tuple(range(self.first_broker_id, self.first_broker_id + self.broker_count))
 
     @property
     def platform_namespaces(self) -> tuple[str, ...]:
@@ -804,6 +817,13 @@ def _kafka(p: Context, kafka: KafkaConfig) -> Iterator[Problem]:
         yield Problem("kafka.brokers.replicas", k.brokers.replicas,
                       "prod needs at least 3 dedicated brokers (0 means combined controller+broker nodes, dev only)")
         return
+    for broker in k.drained_brokers:
+        if broker in k.broker_ids or broker < k.first_broker_id:
+            yield Problem("kafka.drainedBrokers", broker,
+                          f"must name only brokers this config removes: it runs node ids {k.broker_ids[0]}-"
+                          f"{k.broker_ids[-1]}, so a drained broker is {k.broker_ids[-1] + 1} or above")
+    if not _unique(k.drained_brokers):
+        yield Problem("kafka.drainedBrokers", k.drained_brokers, "must not repeat an entry")
     for role in ("controllers", "brokers"):
         r: KafkaRole = getattr(k, role)
         if r.replicas and _heap_bytes(r.heap) > parse_quantity(r.resources.memory) / 2:

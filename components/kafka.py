@@ -7,21 +7,26 @@ ones its templates render for a release named `kafka`.
 
 from __future__ import annotations
 
+import pathlib
 from dataclasses import dataclass
 
 import pulumi
 import pulumi_kubernetes as k8s
 import pulumi_random as random
 
-from .config import ADMIN_USER, INTERNAL_USERS, KafkaConfig, KafkaRole
+from .config import ADMIN_USER, INTERNAL_USERS, PROJECT, KafkaConfig, KafkaRole
 from .helm import pinned_release
 from .mesh import Mesh, custom_resource, peer_authentication
-from .observability import LATENCY_JMX_RULES
+from .observability import KRAFT_JMX_RULES, LATENCY_JMX_RULES
 from .versions import KAFKA
 
 RELEASE = "kafka"  # fixed: Service DNS names, and so every client's bootstrap address, derive from it
 CLIENT_PORT, CONTROLLER_PORT, INTERBROKER_PORT = 9092, 9093, 9094
 SASL_SECRET = "kafka-sasl-credentials"
+# The cluster id and the controllers' directory ids (existingKraftSecret). Not the chart's own `kafka-kraft`,
+# which Helm deletes once existingKraftSecret is set.
+KRAFT_SECRET = "kafka-kraft-ids"
+BROKER_IDS_OUTPUT = "kafkaBrokerIds"  # the stack output the next `up` compares its brokers with
 SASL_MECHANISM = "SCRAM-SHA-512"
 SECURITY_PROTOCOL = "SASL_PLAINTEXT"  # inside the mesh's mTLS
 RECONCILER = f"{RELEASE}-access"  # the access Job's service account (components/access.py)
@@ -33,6 +38,52 @@ POD_SELECTOR = {"app.kubernetes.io/name": "kafka", "app.kubernetes.io/instance":
 METRICS_ANNOTATIONS = {"prometheus.io/scrape": "true", "prometheus.io/port": "5556", "prometheus.io/path": "/metrics"}
 # The proxy starts before the app and does not keep a Job's pod alive (istiod enables this mesh-wide too).
 NATIVE_SIDECAR = {"sidecar.istio.io/nativeSidecar": "true"}
+# Kafka bounds its own shutdown at 5 minutes (KafkaBroker.shutdown()); the kubelet waits 30 s more, so Kafka's
+# deadline, not SIGKILL, ends even a slow controlled shutdown, and the logs close clean (no recovery at start).
+SHUTDOWN_GRACE_SECONDS = 330
+# A rolled pod must stay Ready (in sync) this long before the StatefulSet takes the next one.
+MIN_READY_SECONDS = 30
+READY_SCRIPT = (pathlib.Path(__file__).parent / "scripts" / "kafka_ready.sh").read_text()
+
+
+def readiness_probe(roles: list[str]) -> dict:
+    """Ready = caught up (scripts/kafka_ready.sh), not the chart's TCP check on the client port."""
+    return {"exec": {"command": ["/bin/bash", "-c", READY_SCRIPT, "kafka-ready", *roles]},
+            # 30 s of failures before a running node counts as out of sync: a leader election or a slow
+            # scrape does not flap it; the JMX exporter answers within the 10 s timeout
+            "initialDelaySeconds": 10, "periodSeconds": 10, "timeoutSeconds": 10, "failureThreshold": 3,
+            "successThreshold": 1}
+
+
+def roll_timeout(cfg: KafkaConfig) -> int:
+    """Helm's wait for a rolling restart, one node at a time per StatefulSet (the two roll side by side):
+    a full shutdown grace, then start, catch-up and minReadySeconds, within 10 minutes per node. The release
+    is atomic, so a timeout would roll everything back, and roll it again."""
+    return 600 * max(cfg.controllers.replicas, cfg.brokers.replicas)
+
+
+def unannounced_removals(cfg: KafkaConfig, previous_ids: list | None) -> list[int]:
+    """Brokers the last `up` ran that this config drops without naming them in kafka.drainedBrokers."""
+    return sorted({int(i) for i in previous_ids or []} - set(cfg.broker_ids) - set(cfg.drained_brokers))
+
+
+def refuse_undrained_removals(cfg: KafkaConfig, previous_ids: list | None) -> None:
+    """Prod removes a broker only once its partitions are elsewhere: a removed broker's replicas would be
+    under-replicated until reassigned, and with a second loss offline (README "Removing brokers")."""
+    removed = unannounced_removals(cfg, previous_ids)
+    if removed:
+        # a RunError: the CLI prints the message alone, and the release is never registered
+        raise pulumi.RunError(
+            f"{PROJECT}:kafka.brokers.replicas = {cfg.brokers.replicas}: removes broker(s) "
+            f"{', '.join(map(str, removed))}, which the last update ran; prod removes a broker only once its "
+            f"partitions are moved off: reassign them (README \"Removing brokers\"), then list "
+            f"{removed} in kafka.drainedBrokers")
+
+
+def kraft_directory_id(b64_url: str) -> str:
+    """A controller's directory id from 16 random bytes, as Kafka's Uuid.randomUuid() would accept it:
+    no leading "-", which Kafka's tools would read as an option (only the first 6 bits change)."""
+    return "A" + b64_url[1:] if b64_url.startswith("-") else b64_url
 
 
 def _image(registry: str, image: str) -> dict:
@@ -105,7 +156,8 @@ def node_reader(namespace: str) -> tuple[dict, dict]:
     return role, binding
 
 
-def _role(role: KafkaRole, component: str, *, storage_class: str, strict_placement: bool, rack: bool) -> dict:
+def _role(role: KafkaRole, component: str, *, ready_as: list[str], storage_class: str, strict_placement: bool,
+          rack: bool) -> dict:
     values = {
         "replicaCount": role.replicas,
         "resources": role.resources.to_k8s(),  # set, so resourcesPreset is ignored
@@ -118,8 +170,15 @@ def _role(role: KafkaRole, component: str, *, storage_class: str, strict_placeme
             "topologyKey": "topology.kubernetes.io/zone",
             "whenUnsatisfiable": "DoNotSchedule" if strict_placement else "ScheduleAnyway",
             "labelSelector": {"matchLabels": {**POD_SELECTOR, "app.kubernetes.io/component": component}},
+            # a lost zone's nodes carry the unreachable/not-ready NoSchedule taints, which Kafka's pods do not
+            # tolerate: Honor leaves that zone out of the skew, so a replacement can schedule elsewhere
+            "nodeTaintsPolicy": "Honor",
+            "nodeAffinityPolicy": "Honor",  # the default, stated
         }],
-        "pdb": {"create": True, "maxUnavailable": 1},
+        "pdb": {"create": True, "maxUnavailable": 1},  # counts Ready pods, and Ready means in sync
+        "customReadinessProbe": readiness_probe(ready_as),
+        "terminationGracePeriodSeconds": SHUTDOWN_GRACE_SECONDS,
+        "minReadySeconds": MIN_READY_SECONDS,
     }
     if rack:
         values["initContainers"] = [set_broker_rack()]
@@ -157,16 +216,16 @@ def authorization(cfg: KafkaConfig) -> dict[str, str]:
     }
 
 
-def kafka_values(cfg: KafkaConfig, *, storage_class: str, cluster_id: str, monitoring_namespace: str,
-                 strict_placement: bool) -> dict:
+def kafka_values(cfg: KafkaConfig, *, storage_class: str, monitoring_namespace: str, strict_placement: bool) -> dict:
     """The whole values tree for the pinned chart."""
     dedicated = cfg.dedicated_brokers
     controller = _role(cfg.controllers, "controller-eligible", storage_class=storage_class,
+                       ready_as=["controller"] if dedicated else ["broker", "controller"],
                        strict_placement=strict_placement, rack=cfg.rack_awareness and not dedicated)
     controller["controllerOnly"] = dedicated
     if dedicated:
-        broker = _role(cfg.brokers, "broker", storage_class=storage_class, strict_placement=strict_placement,
-                       rack=cfg.rack_awareness)
+        broker = _role(cfg.brokers, "broker", ready_as=["broker"], storage_class=storage_class,
+                       strict_placement=strict_placement, rack=cfg.rack_awareness)
     else:
         broker = {"replicaCount": 0, "pdb": {"create": False}}  # the chart renders an empty PDB otherwise
     small = {"requests": {"cpu": "50m", "memory": "128Mi"}, "limits": {"memory": "192Mi"}}
@@ -174,7 +233,9 @@ def kafka_values(cfg: KafkaConfig, *, storage_class: str, cluster_id: str, monit
         # anything but docker.io/bitnamilegacy/* (an ECR mirror) fails the chart's NOTES check otherwise
         "global": {"security": {"allowInsecureImages": not cfg.images.is_bitnami_legacy}},
         "image": _image(cfg.images.registry, cfg.images.kafka),
-        "clusterId": cluster_id,  # pinned: a reinstall on existing volumes must present the same id
+        # cluster id and controller directory ids, generated once by Pulumi: a reinstall on existing volumes
+        # presents the same cluster id, and a retried first install the same initial voter set
+        "existingKraftSecret": KRAFT_SECRET,
         "controller": controller,
         "broker": broker,
         "overrideConfiguration": {**durability(cfg), **authorization(cfg)},
@@ -195,7 +256,8 @@ def kafka_values(cfg: KafkaConfig, *, storage_class: str, cluster_id: str, monit
             "enabled": True,
             "image": _image(cfg.images.registry, cfg.images.jmx_exporter),
             "resources": {"requests": {"cpu": "50m", "memory": "384Mi"}, "limits": {"memory": "384Mi"}},
-            "extraRules": LATENCY_JMX_RULES,  # produce/fetch latency percentiles for the alert rules
+            # produce/fetch latency percentiles for the alert rules; the KRaft quorum's state for readiness
+            "extraRules": LATENCY_JMX_RULES + KRAFT_JMX_RULES,
         }},
         "provisioning": {"enabled": False},  # create-only; topics are reconciled instead (components/access.py)
         "networkPolicy": {"enabled": True, "extraIngress": [{
@@ -263,12 +325,16 @@ class KafkaArgs:
     monitoring_namespace: str  # allowed to scrape Istio's merged metrics port
     strict_placement: bool  # hard zone spread and hard anti-affinity (prod)
     protect: bool
+    # compare the brokers with the ones the last `up` ran (this stack's own BROKER_IDS_OUTPUT), and refuse
+    # to drop one that kafka.drainedBrokers does not name (prod)
+    guard_broker_removal: bool = False
 
 
 class Kafka(pulumi.ComponentResource):
     """Kafka in KRaft mode from the Bitnami chart, inside the mesh."""
 
     bootstrap_servers: str
+    broker_ids: list[int]  # node ids of the broker-capable nodes
     internal_host: str  # the headless Service of the nodes that serve the inter-broker listener
     admin_password: pulumi.Output[str]  # secret; the platform admin's
     values: pulumi.Output[dict]
@@ -295,6 +361,18 @@ class Kafka(pulumi.ComponentResource):
             string_data={"client-passwords": admin, "inter-broker-password": inter_broker,
                          "controller-password": controller},
             opts=pulumi.ResourceOptions(parent=self, depends_on=[namespace], protect=args.protect))
+        # The controllers' directory ids, pinned like the cluster id: the chart would draw new ones whenever its
+        # Secret is recreated, and a retried first install could then format controllers with different voter
+        # sets. Replace one only to rejoin a controller whose volume was lost (README "Lost controller volume").
+        directory_ids = [random.RandomId(f"{name}-controller-{i}-directory-id", byte_length=16, opts=keep).b64_url
+                         for i in range(cfg.controllers.replicas)]
+        kraft = k8s.core.v1.Secret(
+            f"{name}-kraft-ids",
+            metadata={"name": KRAFT_SECRET, "namespace": cfg.namespace},
+            string_data=pulumi.Output.all(cluster_id.b64_url, *directory_ids).apply(lambda ids: {
+                "cluster-id": ids[0],
+                **{f"controller-{i}-id": kraft_directory_id(d) for i, d in enumerate(ids[1:])}}),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[namespace], protect=args.protect))
 
         rbac = []
         if cfg.rack_awareness:
@@ -309,17 +387,29 @@ class Kafka(pulumi.ComponentResource):
         policies = [custom_resource(f"{name}-{m['kind'].lower()}-{m['metadata']['name']}", m, in_namespace)
                     for m in mesh_policies(cfg)]
 
-        self.values = pulumi.Output.all(args.storage_class, cluster_id.b64_url).apply(lambda v: kafka_values(
-            cfg, storage_class=v[0], cluster_id=v[1], monitoring_namespace=args.monitoring_namespace,
-            strict_placement=args.strict_placement))
-        # values not secret: a reviewer must see replication and image changes in the preview; the cluster id
-        # is an identifier, and the passwords stay in the Secret above
+        previous_ids = None
+        if args.guard_broker_removal:
+            # the stack's own last outputs: none before its first up
+            last_up = pulumi.StackReference(
+                f"{pulumi.get_organization()}/{pulumi.get_project()}/{pulumi.get_stack()}",
+                opts=pulumi.ResourceOptions(parent=self))
+            previous_ids = last_up.get_output(BROKER_IDS_OUTPUT)
+
+        def values(storage_class: str, previous: list | None) -> dict:
+            refuse_undrained_removals(cfg, previous)  # before the release could scale the brokers down
+            return kafka_values(cfg, storage_class=storage_class, monitoring_namespace=args.monitoring_namespace,
+                                strict_placement=args.strict_placement)
+
+        self.values = pulumi.Output.all(args.storage_class, previous_ids).apply(lambda v: values(*v))
+        # values not secret: a reviewer must see replication and image changes in the preview; the ids and
+        # the passwords stay in the Secrets above
         self.release = pinned_release(
             f"{name}-release", KAFKA, release=RELEASE, namespace=cfg.namespace, values=self.values,
-            timeout=900,  # volumes and six pods take longer than the 300 s default
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[namespace, credentials, *rbac, *policies],
+            timeout=roll_timeout(cfg),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[namespace, credentials, kraft, *rbac, *policies],
                                         protect=args.protect))
 
+        self.broker_ids = list(cfg.broker_ids)
         self.bootstrap_servers = f"{RELEASE}.{cfg.namespace}.svc.cluster.local:{CLIENT_PORT}"
         self.internal_host = service_hosts(cfg)[-1]  # kafka-broker-headless, or the combined nodes' one
         self.admin_password = pulumi.Output.secret(admin)

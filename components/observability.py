@@ -19,6 +19,17 @@ LATENCY_JMX_RULES = """\
     request: "$3"
 """
 
+# The KRaft quorum as this node sees it (kafka.server:type=raft-metrics): the readiness probe
+# (scripts/kafka_ready.sh) waits for a known leader and a metadata log at the high watermark.
+KRAFT_JMX_RULES = """\
+- pattern: kafka.server<type=raft-metrics><>current-leader
+  name: kafka_server_raft_metrics_current_leader
+- pattern: kafka.server<type=raft-metrics><>high-watermark
+  name: kafka_server_raft_metrics_high_watermark
+- pattern: kafka.server<type=raft-metrics><>log-end-offset
+  name: kafka_server_raft_metrics_log_end_offset
+"""
+
 UNDER_REPLICATED = "kafka_server_replicamanager_total_underreplicatedpartitions_value"
 OFFLINE_PARTITIONS = "kafka_controller_kafkacontroller_offlinepartitionscount_value"
 ACTIVE_CONTROLLERS = "kafka_controller_kafkacontroller_activecontrollercount_value"

@@ -22,6 +22,7 @@ import yaml
 from conftest import run_stack
 
 from components import versions
+from components.kafka import KRAFT_SECRET, readiness_probe
 from components.kafka import RELEASE as KAFKA_RELEASE
 
 CHARTS_ENV = "KAFKA_PLATFORM_CHARTS"
@@ -249,6 +250,72 @@ def test_kafka_server_properties_carry_durability_and_authorization(rendered):
         jaas = [line for line in lines if "sasl.jaas.config" in line]
         assert jaas and not any("user_app" in line for line in jaas)
         assert not any("-password\"" in line and "placeholder" not in line for line in jaas)
+
+
+# --------------------------------------------------------------------------- rolling without a write outage
+
+
+def _container(pod_spec: dict, name: str, init: bool = False) -> dict:
+    (found,) = [c for c in pod_spec["initContainers" if init else "containers"] if c["name"] == name]
+    return found
+
+
+def test_kafka_pods_are_ready_only_in_sync_and_shut_down_within_kafkas_deadline(rendered):
+    kafka = rendered.stack.one(RELEASE, "kafka-release").inputs["values"]
+    roles = {"kafka-controller": kafka["controller"], "kafka-broker": kafka["broker"]}
+    sets = {s["metadata"]["name"]: s for s in rendered.find(KAFKA_RELEASE, "StatefulSet")}
+    assert set(sets) == {name for name, role in roles.items() if role["replicaCount"]}
+    for name, sts in sets.items():
+        spec, pod = sts["spec"], sts["spec"]["template"]["spec"]
+        probe = _container(pod, "kafka")["readinessProbe"]
+        ready_as = probe["exec"]["command"][4:]
+        assert ready_as in (["broker"], ["controller"], ["broker", "controller"]), ready_as
+        assert probe == readiness_probe(ready_as), f"{name}: the chart did not render our probe as given"
+        assert ("controller" in ready_as) == (name == "kafka-controller")
+        assert ("broker" in ready_as) == (name == "kafka-broker" or not kafka["controller"]["controllerOnly"])
+        assert pod["terminationGracePeriodSeconds"] == 330 and spec["minReadySeconds"] == 30, name
+        (spread,) = pod["topologySpreadConstraints"]
+        assert spread["nodeTaintsPolicy"] == "Honor" and spread["nodeAffinityPolicy"] == "Honor", name
+        assert spread["labelSelector"]["matchLabels"].items() <= sts["spec"]["template"]["metadata"]["labels"].items()
+    # the PDB (which counts Ready pods) of each role selects that role's pods and lets one go at a time
+    for pdb in rendered.find(KAFKA_RELEASE, "PodDisruptionBudget"):
+        sts = sets[pdb["metadata"]["name"]]
+        assert pdb["spec"]["maxUnavailable"] == 1
+        assert pdb["spec"]["selector"]["matchLabels"].items() <= sts["spec"]["template"]["metadata"]["labels"].items()
+
+
+def test_the_readiness_probe_reads_series_the_rendered_exporter_config_exports(rendered):
+    from test_kafka_ready import BEANS, exported
+
+    (config_map,) = rendered.find(KAFKA_RELEASE, "ConfigMap", f"{KAFKA_RELEASE}-jmx-configuration")
+    config = yaml.safe_load(config_map["data"]["jmx-kafka-prometheus.yml"])
+    assert config["lowercaseOutputName"] is True and config["lowercaseOutputLabelNames"] is True
+    for series, bean in BEANS.items():
+        assert exported(config["rules"], bean) == series, bean
+        domain, bean_type = bean.split("<", 1)[0], bean.split("type=", 1)[1].split(",")[0].split(">")[0]
+        assert any(pattern.startswith(f"{domain}:") for pattern in config["whitelistObjectNames"]), bean_type
+
+
+def test_the_kraft_identity_comes_from_the_pulumi_secret_and_broker_ids_match_the_guard(rendered):
+    kafka_cfg = rendered.stack.one(RELEASE, "kafka-release")
+    assert not rendered.find(KAFKA_RELEASE, "Secret", f"{KAFKA_RELEASE}-kraft"), "the chart still renders its own ids"
+    registered = rendered.stack.one("kubernetes:core/v1:Secret", "kafka-kraft-ids").inputs["stringData"]
+    controllers = int(kafka_cfg.inputs["values"]["controller"]["replicaCount"])  # mocks send numbers as floats
+    for sts in rendered.find(KAFKA_RELEASE, "StatefulSet"):
+        pod = sts["spec"]["template"]["spec"]
+        refs = {e["name"]: e["valueFrom"]["secretKeyRef"] for c in [*pod["initContainers"], *pod["containers"]]
+                for e in c.get("env", []) if "secretKeyRef" in e.get("valueFrom", {})
+                and e["valueFrom"]["secretKeyRef"]["name"] in (KRAFT_SECRET, f"{KAFKA_RELEASE}-kraft")}
+        assert refs["KAFKA_KRAFT_CLUSTER_ID"] == {"name": KRAFT_SECRET, "key": "cluster-id"}
+        for i in range(controllers):
+            assert refs[f"KAFKA_CONTROLLER_{i}_DIR_ID"] == {"name": KRAFT_SECRET, "key": f"controller-{i}-id"}
+        assert {ref["key"] for ref in refs.values()} <= set(registered), "a key the Pulumi Secret lacks"
+        # node ids = the role's minId + ordinal: what kafkaBrokerIds (the broker-removal guard) assumes
+        prepare = _container(pod, "prepare-config", init=True)
+        min_id = next(e["value"] for e in prepare["env"] if e["name"] == "KAFKA_MIN_ID")
+        broker_ids = rendered.stack.outputs["kafkaBrokerIds"]
+        if sts["metadata"]["name"] == "kafka-broker" or not kafka_cfg.inputs["values"]["controller"]["controllerOnly"]:
+            assert broker_ids == list(range(int(min_id), int(min_id) + sts["spec"]["replicas"]))
 
 
 # --------------------------------------------------------------------------- Istio

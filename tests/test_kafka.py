@@ -1,5 +1,8 @@
+import pulumi
 import pytest
-from conftest import run_stack
+from conftest import random_id, run_stack
+
+from components.kafka import KRAFT_SECRET, READY_SCRIPT, kraft_directory_id
 
 RELEASE = "kubernetes:helm.sh/v3:Release"
 ZONE = "topology.kubernetes.io/zone"
@@ -28,7 +31,8 @@ def test_release_is_the_pinned_bitnami_chart_in_the_meshed_namespace(stack_name,
 
 def test_prod_kafka_and_its_secrets_are_protected(prod, dev):
     for name in ("kafka-release", "kafka-cluster-id", "kafka-admin", "kafka-inter-broker", "kafka-controller",
-                 "kafka-sasl-credentials", "kafka-namespace"):
+                 "kafka-sasl-credentials", "kafka-namespace", "kafka-kraft-ids",
+                 *(f"kafka-controller-{i}-directory-id" for i in range(3))):
         assert prod.named(name).protect, name
         assert not dev.named(name).protect, name
 
@@ -45,10 +49,55 @@ def test_prod_runs_three_dedicated_controllers_and_three_brokers(prod):
     assert v["broker"]["replicaCount"] == 3
 
 
-def test_kraft_cluster_id_is_generated_once_and_pinned(prod):
-    cluster_id = prod.one("random:index/randomId:RandomId")
-    assert cluster_id.inputs["byteLength"] == 16  # a UUID, as kafka-storage expects
-    assert values(prod)["clusterId"] == "bxwtPkpbTG2Of5ChssPU5Q"
+@pytest.mark.parametrize("stack_name", ["dev", "prod"])
+def test_kraft_identity_is_generated_once_by_pulumi_and_given_to_the_chart(stack_name, request):
+    stack = request.getfixturevalue(stack_name)
+    ids = stack.of_type("random:index/randomId:RandomId")
+    assert sorted(r.name for r in ids) == ["kafka-cluster-id", *(f"kafka-controller-{i}-directory-id" for i in range(3))]
+    assert all(r.inputs["byteLength"] == 16 for r in ids)  # UUIDs, as kafka-storage expects
+    secret = stack.one("kubernetes:core/v1:Secret", "kafka-kraft-ids")
+    assert secret.inputs["metadata"] == {"name": KRAFT_SECRET, "namespace": "kafka"}
+    # the keys the chart's templates read (secrets.yaml, _init_containers.tpl), one directory id per controller
+    assert secret.inputs["stringData"] == {
+        "cluster-id": random_id("kafka-cluster-id"),
+        **{f"controller-{i}-id": random_id(f"kafka-controller-{i}-directory-id") for i in range(3)}}
+    v = values(stack)
+    assert v["existingKraftSecret"] == KRAFT_SECRET and "clusterId" not in v  # the chart ignores clusterId then
+    assert release(stack).depends_on(secret)
+
+
+def test_a_directory_id_never_starts_with_a_dash_like_kafkas_own():
+    assert kraft_directory_id("-bcdefghijklmnopqrstuv") == "Abcdefghijklmnopqrstuv"
+    assert kraft_directory_id("abcdefghijklmnopqrstu-") == "abcdefghijklmnopqrstu-"
+
+
+def test_the_kraft_secret_is_not_the_charts_own_name():
+    # the chart renders `kafka-kraft` unless existingKraftSecret is set, and Helm deletes it once it is
+    assert KRAFT_SECRET != "kafka-kraft"
+
+
+@pytest.mark.parametrize("stack_name,role,ready_as", [
+    ("dev", "controller", ["broker", "controller"]),  # combined nodes
+    ("prod", "controller", ["controller"]),
+    ("prod", "broker", ["broker"]),
+])
+def test_ready_means_in_sync_not_listening(stack_name, role, ready_as, request):
+    probe = values(request.getfixturevalue(stack_name))[role]["customReadinessProbe"]
+    assert probe["exec"]["command"] == ["/bin/bash", "-c", READY_SCRIPT, "kafka-ready", *ready_as]
+    assert probe["timeoutSeconds"] >= 10 and probe["failureThreshold"] * probe["periodSeconds"] >= 30
+    assert "{{" not in READY_SCRIPT  # the chart renders customReadinessProbe with tpl
+
+
+@pytest.mark.parametrize("stack_name,role", [("dev", "controller"), ("prod", "controller"), ("prod", "broker")])
+def test_shutdowns_get_kafkas_own_deadline_and_rolls_wait_for_a_settled_pod(stack_name, role, request):
+    v = values(request.getfixturevalue(stack_name))[role]
+    assert v["terminationGracePeriodSeconds"] == 330  # Kafka's 5-minute shutdown deadline, plus 30 s
+    assert v["minReadySeconds"] == 30
+
+
+def test_helm_waits_for_a_whole_roll_before_it_would_roll_back(prod, dev):
+    # atomic: a timeout mid-roll would roll back (and restart every node again)
+    assert release(prod).inputs["timeout"] == 1800 and release(dev).inputs["timeout"] == 1800
 
 
 @pytest.mark.parametrize("stack_name,controller_size,broker_size", [("dev", "20Gi", None), ("prod", "20Gi", "500Gi")])
@@ -95,6 +144,8 @@ def test_prod_placement_is_hard_across_zones_and_hosts(prod):
         assert spread["topologyKey"] == ZONE and spread["whenUnsatisfiable"] == "DoNotSchedule"
         assert spread["maxSkew"] == 1
         assert spread["labelSelector"]["matchLabels"]["app.kubernetes.io/component"] == component
+        # a dead zone's tainted nodes leave the skew, so its brokers' replacements can schedule elsewhere
+        assert spread["nodeTaintsPolicy"] == "Honor" and spread["nodeAffinityPolicy"] == "Honor"
         assert v[role]["podAntiAffinityPreset"] == "hard"
         assert v[role]["pdb"] == {"create": True, "maxUnavailable": 1}
 
@@ -278,3 +329,46 @@ def test_stack_outputs_tell_a_client_where_its_secret_is(prod):
     assert (out["kafkaSaslMechanism"], out["kafkaSecurityProtocol"]) == ("SCRAM-SHA-512", "SASL_PLAINTEXT")
     assert out["kafkaUserSecrets"] == {"app": "apps/kafka-app"}
     assert not [k for k in out if k.startswith("kafka") and "password" in k.lower()]  # only in Secrets and state
+
+
+# --------------------------------------------------------------------------- removing brokers
+
+PROD_BROKERS = [100, 101, 102]  # dedicated brokers count from the chart's broker.minId
+
+
+def test_prod_exports_the_broker_ids_that_the_next_up_compares_against(prod):
+    assert prod.outputs["kafkaBrokerIds"] == PROD_BROKERS
+    (ref,) = prod.of_type("pulumi:pulumi:StackReference")
+    assert ref.inputs["name"] == "organization/kafka-platform/prod"  # the stack itself
+
+
+def test_dev_does_not_read_its_last_up(dev):
+    assert not dev.of_type("pulumi:pulumi:StackReference")
+    assert dev.outputs["kafkaBrokerIds"] == [0, 1, 2]  # combined nodes count from controller.minId
+
+
+@pytest.mark.parametrize("last", [None, PROD_BROKERS, [100, 101]])
+def test_a_first_up_an_unchanged_count_or_more_brokers_pass(last):
+    outputs = {"kafkaBrokerIds": last} if last else {}
+    stack = run_stack("prod", last_outputs=outputs)
+    assert values(stack)["broker"]["replicaCount"] == 3
+
+
+def test_prod_refuses_to_drop_brokers_it_was_not_told_were_drained():
+    with pytest.raises(pulumi.RunError) as refused:
+        run_stack("prod", last_outputs={"kafkaBrokerIds": [100, 101, 102, 103, 104]})
+    message = str(refused.value)
+    assert message.startswith("kafka-platform:kafka.brokers.replicas = 3: removes broker(s) 103, 104,")
+    assert 'README "Removing brokers"' in message and "kafka.drainedBrokers" in message
+
+
+def test_prod_refuses_while_one_removed_broker_is_not_named():
+    with pytest.raises(pulumi.RunError, match=r"removes broker\(s\) 104,"):
+        run_stack("prod", {"kafka.drainedBrokers": [103]}, last_outputs={"kafkaBrokerIds": [100, 101, 102, 103, 104]})
+
+
+def test_prod_removes_brokers_named_as_drained():
+    stack = run_stack("prod", {"kafka.drainedBrokers": [103, 104]},
+                      last_outputs={"kafkaBrokerIds": [100, 101, 102, 103, 104]})
+    assert values(stack)["broker"]["replicaCount"] == 3
+    assert stack.outputs["kafkaBrokerIds"] == PROD_BROKERS

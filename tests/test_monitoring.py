@@ -5,7 +5,7 @@ import promql_parser
 import pytest
 from conftest import run_stack
 
-from components.observability import LATENCY_JMX_RULES
+from components.observability import KRAFT_JMX_RULES, LATENCY_JMX_RULES
 
 RELEASE = "kubernetes:helm.sh/v3:Release"
 NO_SIDECAR = {"sidecar.istio.io/inject": "false"}
@@ -235,7 +235,7 @@ def test_kafka_alerts_cover_data_loss_and_availability_risks(stack_name, brokers
 
 def test_latency_alert_metric_comes_from_our_extra_jmx_rule(prod):
     kafka = prod.one(RELEASE, "kafka-release").inputs["values"]
-    assert kafka["metrics"]["jmx"]["extraRules"] == LATENCY_JMX_RULES
+    assert kafka["metrics"]["jmx"]["extraRules"] == LATENCY_JMX_RULES + KRAFT_JMX_RULES
     assert "name: kafka_network_$1_$2_$4" in LATENCY_JMX_RULES and "99thPercentile" in LATENCY_JMX_RULES
 
 

@@ -1,0 +1,153 @@
+"""Kafka's readiness probe (components/scripts/kafka_ready.sh), executed against a stub JMX exporter.
+
+The stub is a real HTTP server on localhost that serves what the JMX exporter in the pod would: the Prometheus
+text format of jmx_exporter 1.x, with the metric names the chart's rules and ours produce. The probe runs
+exactly as the kubelet runs it: the registered exec command, with bash and curl.
+"""
+
+from __future__ import annotations
+
+import http.server
+import re
+import subprocess
+import threading
+from collections.abc import Iterator
+
+import pytest
+import yaml
+
+from components.kafka import READY_SCRIPT, readiness_probe
+from components.observability import KRAFT_JMX_RULES
+
+# What the probe reads, as the JMX exporter names it (bean, attribute string as jmx_exporter matches it).
+BEANS = {
+    "kafka_server_kafkaserver_total_brokerstate_value": "kafka.server<type=KafkaServer, name=BrokerState><>Value",
+    'kafka_server_replicafetchermanager_maxlag_value{client_id="Replica"}':
+        "kafka.server<type=ReplicaFetcherManager, name=MaxLag, clientId=Replica><>Value",
+    "kafka_server_raft_metrics_current_leader": "kafka.server<type=raft-metrics><>current-leader",
+    "kafka_server_raft_metrics_high_watermark": "kafka.server<type=raft-metrics><>high-watermark",
+    "kafka_server_raft_metrics_log_end_offset": "kafka.server<type=raft-metrics><>log-end-offset",
+}
+
+
+def exported(rules: list[dict], bean: str, value: str = "0") -> str | None:
+    """The series jmx_exporter would export for one bean attribute: the first rule whose pattern matches
+    (unanchored: jmx_exporter wraps it in ^.*(?:...).*$), its name and labels with $n expanded, lowercased as
+    the chart's config says (lowercaseOutputName, lowercaseOutputLabelNames)."""
+    for rule in rules:
+        match = re.match(r"^.*(?:" + rule["pattern"] + r").*$", f"{bean}: {value}")
+        if not match:
+            continue
+        def expand(text: str, found: re.Match = match) -> str:
+            return re.sub(r"\$(\d+)", lambda m: found.group(int(m.group(1))), text)
+
+        name = re.sub(r"[^a-zA-Z0-9:_]", "_", expand(rule["name"])).lower()
+        labels = ",".join(f'{k.lower()}="{expand(str(v))}"' for k, v in (rule.get("labels") or {}).items())
+        return f"{name}{{{labels}}}" if labels else name
+    return None
+
+
+def metrics(**values: str) -> str:
+    """A scrape as jmx_exporter 1.x prints it, with everything in sync unless overridden."""
+    sample = {"brokerstate": "3.0", "maxlag": "0.0", "leader": "1.0", "hw": "1.23456789E8", "leo": "1.23456789E8",
+              **values}
+    lines = ["# HELP jvm_info VM version info", "# TYPE jvm_info gauge", 'jvm_info{runtime="OpenJDK"} 1.0',
+             'kafka_server_replicafetchermanager_maxlag_value{client_id="ReplicaAlterLogDirs"} 99.0']
+    names = dict(zip(("brokerstate", "maxlag", "leader", "hw", "leo"), BEANS, strict=True))
+    for key, series in names.items():
+        if sample[key] is not None:
+            lines += [f"# TYPE {series.split('{')[0]} untyped", f"{series} {sample[key]}"]
+    return "\n".join(lines) + "\n"
+
+
+@pytest.fixture
+def exporter() -> Iterator[dict]:
+    """A stub JMX exporter: serves state["body"] on /metrics, or fails with state["status"]."""
+    state: dict = {"body": metrics(), "status": 200}
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 (the stdlib's name)
+            body = state["body"].encode()
+            self.send_response(state["status"] if self.path == "/metrics" else 404)
+            self.send_header("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    state["url"] = f"http://127.0.0.1:{server.server_address[1]}/metrics"
+    yield state
+    server.shutdown()
+    server.server_close()
+
+
+def probe(exporter: dict, *roles: str) -> subprocess.CompletedProcess:
+    """The registered exec command, run as the kubelet would, pointed at the stub."""
+    command = readiness_probe(list(roles))["exec"]["command"]
+    return subprocess.run(command, capture_output=True, text=True, timeout=30,
+                          env={"PATH": "/usr/local/bin:/usr/bin:/bin", "KAFKA_READY_METRICS_URL": exporter["url"]})
+
+
+@pytest.mark.parametrize("roles", [("broker",), ("controller",), ("broker", "controller")])
+def test_in_sync_is_ready(exporter, roles):
+    result = probe(exporter, *roles)
+    assert (result.returncode, result.stdout.strip()) == (0, "ready")
+
+
+@pytest.mark.parametrize("roles,sample,reason", [
+    (("broker",), {"maxlag": "1532.0"}, "a followed partition is 1532.0 records behind its leader"),
+    (("broker",), {"maxlag": "2.5E7"}, "a followed partition is 2.5E7 records behind its leader"),
+    (("broker",), {"brokerstate": "2.0"}, "broker state 2.0 is not RUNNING (3)"),  # RECOVERY: replaying its log
+    (("broker",), {"brokerstate": "6.0"}, "broker state 6.0 is not RUNNING (3)"),  # in controlled shutdown
+    (("broker",), {"brokerstate": None}, "BrokerState is missing from the metrics"),
+    (("broker",), {"maxlag": None}, "the replica fetchers report no MaxLag"),
+    (("controller",), {"leo": "1.23456788E8"}, "the metadata log is at 1.23456788E8, behind the high watermark"),
+    (("controller",), {"leader": "-1.0"}, "no quorum leader is known"),
+    (("controller",), {"hw": "-1.0"}, "the quorum high watermark is not known yet"),
+    (("controller",), {"hw": None}, "the KRaft metrics are missing"),
+    # a combined node must be in sync as both
+    (("broker", "controller"), {"leo": "10.0", "hw": "11.0"}, "the metadata log is at 10.0, behind"),
+    (("broker", "controller"), {"maxlag": "1.0"}, "a followed partition is 1.0 records behind"),
+])
+def test_behind_is_not_ready_and_says_why(exporter, roles, sample, reason):
+    exporter["body"] = metrics(**sample)
+    result = probe(exporter, *roles)
+    assert result.returncode == 1
+    assert result.stdout.startswith(f"not ready: {reason}"), result.stdout
+
+
+def test_a_broker_does_not_judge_the_quorum_it_only_observes(exporter):
+    exporter["body"] = metrics(leader="-1.0")  # a dedicated broker's own raft view does not decide
+    assert probe(exporter, "broker").returncode == 0
+
+
+@pytest.mark.parametrize("status", [500, 503])
+def test_no_metrics_is_not_ready(exporter, status):
+    exporter["status"] = status
+    result = probe(exporter, "broker")
+    assert result.returncode == 1 and "no metrics from the JMX exporter" in result.stdout
+
+
+def test_an_unreachable_exporter_is_not_ready(exporter):
+    exporter["url"] = "http://127.0.0.1:1/metrics"
+    result = probe(exporter, "controller")
+    assert result.returncode == 1 and "no metrics from the JMX exporter" in result.stdout
+
+
+def test_without_a_role_the_probe_fails_rather_than_pass(exporter):
+    result = probe(exporter)
+    assert result.returncode == 1 and "no role given" in result.stdout
+
+
+def test_the_probe_reads_the_names_the_exporter_rules_produce():
+    """Our rules give the KRaft names; the chart's rules (checked against the rendered chart in
+    test_chart_contract.py) give BrokerState and MaxLag."""
+    rules = yaml.safe_load(KRAFT_JMX_RULES)
+    for series, bean in BEANS.items():
+        if "raft-metrics" in bean:
+            assert exported(rules, bean) == series
+        assert series.split("{")[0] in READY_SCRIPT, series
