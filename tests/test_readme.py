@@ -2,6 +2,7 @@
 
 import copy
 import json
+import re
 
 import jsonschema
 import pytest
@@ -9,6 +10,8 @@ import yaml
 from conftest import ROOT
 
 from components import config_docs
+
+README = ROOT / "README.md"
 
 
 def test_reference_and_schema_are_generated_from_the_current_model():
@@ -67,3 +70,16 @@ def test_the_schema_accepts_pulumi_secrets_and_other_namespaces():
 def test_readme_shows_what_ci_runs(command):
     assert command in (ROOT / ".ci" / "run").read_text().splitlines()
     assert command in (ROOT / "README.md").read_text()
+
+
+def test_every_readme_section_the_code_points_to_exists():
+    """Error messages, config descriptions and scripts send people to README "Some heading": it must exist."""
+    headings = {line.lstrip("#").strip() for line in README.read_text().splitlines() if line.startswith("#")}
+    sources = [*ROOT.glob("components/**/*.py"), *ROOT.glob("components/scripts/*.sh"), ROOT / "__main__.py",
+               *ROOT.glob("policy/*.py")]
+    pointers = {(path.relative_to(ROOT).as_posix(), name) for path in sources
+                for name in re.findall(r'README \\?"([^"\\]+)\\?"', path.read_text())}
+    assert pointers, "no README pointer found: the pattern is wrong"
+    missing = sorted((path, name) for path, name in pointers if name not in headings
+                     and not any(h.startswith(name) for h in headings))
+    assert not missing, missing
