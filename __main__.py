@@ -12,7 +12,7 @@
 import pulumi
 
 from components.access import KafkaAccess, KafkaAccessArgs
-from components.cluster import Cluster, ClusterArgs
+from components.cluster import GENERATIONS_OUTPUT, Cluster, ClusterArgs
 from components.config import KMINION_NAMESPACE, VERIFY_NAMESPACE, load_config
 from components.kafka import BROKER_IDS_OUTPUT, SASL_MECHANISM, SECURITY_PROTOCOL, Kafka, KafkaArgs
 from components.lag import ConsumerLag, ConsumerLagArgs
@@ -68,6 +68,7 @@ monitoring = Monitoring("monitoring", MonitoringArgs(
 pulumi.export("environment", config.environment)
 pulumi.export("vpcId", network.vpc_id)
 pulumi.export("clusterName", cluster.cluster_name)
+pulumi.export(GENERATIONS_OUTPUT, cluster.node_group_generations)  # read back by the next prod up
 pulumi.export("oidcProviderArn", cluster.oidc_provider_arn)
 pulumi.export("storageClass", cluster.storage_class_name)
 pulumi.export("istioVersion", mesh.istio_version)

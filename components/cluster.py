@@ -11,7 +11,8 @@ import pulumi_aws as aws
 import pulumi_eks as eks
 import pulumi_kubernetes as k8s
 
-from .config import PlatformConfig
+from .config import PROJECT, PlatformConfig
+from .last_up import last_up_output
 from .mesh import CNI_NOT_READY_TAINT, CNI_NOT_READY_TOLERATION
 from .versions import EKS_ADDONS
 
@@ -57,6 +58,21 @@ def node_group_name(name: str, zone: str, generation: int) -> str:
 # group's nodes whatever the PDBs say: every broker would go at once. They apply when a zone's generation is
 # bumped instead: a new group with the new settings, created before the old one is drained and deleted.
 REPLACING_FIELDS = ["instanceTypes", "capacityType"]
+GENERATIONS_OUTPUT = "nodeGroupGenerations"  # the stack output the next `up` compares its generations with
+
+
+def refuse_two_zone_replacements(generations: dict[str, int], previous: dict | None) -> dict[str, int]:
+    """A new generation deletes the zone's old group at the end of the `up`, whatever the PDBs say: two zones in
+    one `up` would take two brokers at once. Prod replaces one zone per `up` (README "Node groups")."""
+    last = previous or {}
+    changed = sorted(zone for zone, generation in generations.items()
+                     if zone in last and int(last[zone]) != generation)
+    if len(changed) > 1:
+        raise pulumi.RunError(
+            f"{PROJECT}:cluster.nodeGroups.generations = {generations}: replaces the node groups of "
+            f"{', '.join(changed)} in one up; prod replaces one zone per up, once Kafka is back in sync "
+            f"(README \"Node groups\"): change one zone's generation back to {int(last[changed[1]])}")
+    return generations
 
 
 def node_group_rollout(args: pulumi.ResourceTransformArgs) -> pulumi.ResourceTransformResult | None:
@@ -101,6 +117,7 @@ class Cluster(pulumi.ComponentResource):
     storage_class_name: pulumi.Output[str]
     node_security_group_id: pulumi.Output[str]
     ready: pulumi.Resource  # nodes up in every zone and the default StorageClass usable
+    node_group_generations: pulumi.Output[dict[str, int]]  # per zone, once its group exists
 
     def __init__(self, name: str, args: ClusterArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("kafka-platform:index:Cluster", name, None, opts)
@@ -180,7 +197,15 @@ class Cluster(pulumi.ComponentResource):
         # Managed node groups run in the EKS-created cluster security group.
         self.node_security_group_id = info.vpc_config.cluster_security_group_id
 
-        node_groups = self._node_groups(name, cfg, cluster, args.private_subnet_ids, tags)
+        generations = {zone: c.node_groups.generations.get(zone, 1) for zone in cfg.network.availability_zones}
+        if cfg.is_prod:  # the groups wait for the check: refused, none of them changes
+            generations_checked = last_up_output(f"{name}-last-up", GENERATIONS_OUTPUT, self).apply(
+                lambda previous: refuse_two_zone_replacements(generations, previous))
+        else:
+            generations_checked = pulumi.Output.from_input(generations)
+        node_groups = self._node_groups(name, cfg, cluster, args.private_subnet_ids, generations_checked, tags)
+        # recorded only once every group exists: a refused or failed update never moves the check's baseline
+        self.node_group_generations = pulumi.Output.all(*(g.urn for g in node_groups)).apply(lambda _: generations)
         if c.fargate_namespaces:
             self._fargate(name, cfg, args.private_subnet_ids, tags, depends_on=[cluster])
 
@@ -235,7 +260,8 @@ class Cluster(pulumi.ComponentResource):
         return role
 
     def _node_groups(self, name: str, cfg: PlatformConfig, cluster: eks.Cluster,
-                     private_subnet_ids: Sequence[pulumi.Input[str]], tags: dict[str, str]) -> list[pulumi.Resource]:
+                     private_subnet_ids: Sequence[pulumi.Input[str]], generations: pulumi.Output[dict[str, int]],
+                     tags: dict[str, str]) -> list[pulumi.Resource]:
         """One managed node group per zone: a broker can only come back in the zone that holds its volume."""
         ng = cfg.cluster.node_groups
         role = self._role(f"{name}-nodes", assume_role_policy("ec2.amazonaws.com"), NODE_POLICIES, tags)
@@ -255,6 +281,7 @@ class Cluster(pulumi.ComponentResource):
         groups: list[pulumi.Resource] = []
         for zone, subnet_id in zip(cfg.network.availability_zones, private_subnet_ids, strict=True):
             generation = ng.generations.get(zone, 1)
+            checked_tags = generations.apply(lambda _: tags)  # registered only once the generations pass
             groups.append(eks.ManagedNodeGroup(
                 node_group_name(name, zone, generation),
                 cluster=cluster,
@@ -273,7 +300,7 @@ class Cluster(pulumi.ComponentResource):
                 taints=[aws.eks.NodeGroupTaintArgs(key=CNI_NOT_READY_TAINT, effect="NO_SCHEDULE")],
                 # an update that cannot drain a node within the PDBs fails rather than evict anyway
                 force_update_version=False,
-                tags=tags,
+                tags=checked_tags,
                 # One zone after the other: a version or launch-template change rolls one group at a time,
                 # each one node at a time (node_group_rollout), so the PDB and in-sync readiness decide the pace.
                 opts=pulumi.ResourceOptions(parent=self, depends_on=groups[-1:], transforms=[node_group_rollout])))

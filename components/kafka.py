@@ -16,6 +16,7 @@ import pulumi_random as random
 
 from .config import ADMIN_USER, INTERNAL_USERS, PROJECT, KafkaConfig, KafkaRole
 from .helm import pinned_release
+from .last_up import last_up_output
 from .mesh import Mesh, custom_resource, peer_authentication
 from .observability import KRAFT_JMX_RULES, LATENCY_JMX_RULES
 from .versions import KAFKA
@@ -38,11 +39,13 @@ POD_SELECTOR = {"app.kubernetes.io/name": "kafka", "app.kubernetes.io/instance":
 METRICS_ANNOTATIONS = {"prometheus.io/scrape": "true", "prometheus.io/port": "5556", "prometheus.io/path": "/metrics"}
 # The proxy starts before the app and does not keep a Job's pod alive (istiod enables this mesh-wide too).
 NATIVE_SIDECAR = {"sidecar.istio.io/nativeSidecar": "true"}
-# Kafka bounds its own shutdown at 5 minutes (KafkaBroker.shutdown()); the kubelet waits 30 s more, so Kafka's
-# deadline, not SIGKILL, ends even a slow controlled shutdown, and the logs close clean (no recovery at start).
+# Kafka waits up to 5 minutes for the controller to approve its controlled shutdown (KafkaBroker.shutdown()),
+# then closes its logs; 30 s more for that close, so a slow controlled shutdown is not cut by SIGKILL and the
+# logs close clean (no recovery at start).
 SHUTDOWN_GRACE_SECONDS = 330
-# A rolled pod must stay Ready (in sync) this long before the StatefulSet takes the next one.
-MIN_READY_SECONDS = 30
+# A rolled pod must stay Ready (in sync) this long before the StatefulSet takes the next one: longer than
+# the probe needs (3 x 10 s) to notice that a pod which passed once has fallen behind again.
+MIN_READY_SECONDS = 60
 READY_SCRIPT = (pathlib.Path(__file__).parent / "scripts" / "kafka_ready.sh").read_text()
 
 
@@ -72,7 +75,7 @@ def refuse_undrained_removals(cfg: KafkaConfig, previous_ids: list | None) -> No
     under-replicated until reassigned, and with a second loss offline (README "Removing brokers")."""
     removed = unannounced_removals(cfg, previous_ids)
     if removed:
-        # a RunError: the CLI prints the message alone, and the release is never registered
+        # a RunError, not a ValueError: the SDK would wrap a ValueError in its own "While processing" text
         raise pulumi.RunError(
             f"{PROJECT}:kafka.brokers.replicas = {cfg.brokers.replicas}: removes broker(s) "
             f"{', '.join(map(str, removed))}, which the last update ran; prod removes a broker only once its "
@@ -334,7 +337,7 @@ class Kafka(pulumi.ComponentResource):
     """Kafka in KRaft mode from the Bitnami chart, inside the mesh."""
 
     bootstrap_servers: str
-    broker_ids: list[int]  # node ids of the broker-capable nodes
+    broker_ids: pulumi.Output[list[int]]  # node ids of the broker-capable nodes, once the release runs them
     internal_host: str  # the headless Service of the nodes that serve the inter-broker listener
     admin_password: pulumi.Output[str]  # secret; the platform admin's
     values: pulumi.Output[dict]
@@ -387,13 +390,7 @@ class Kafka(pulumi.ComponentResource):
         policies = [custom_resource(f"{name}-{m['kind'].lower()}-{m['metadata']['name']}", m, in_namespace)
                     for m in mesh_policies(cfg)]
 
-        previous_ids = None
-        if args.guard_broker_removal:
-            # the stack's own last outputs: none before its first up
-            last_up = pulumi.StackReference(
-                f"{pulumi.get_organization()}/{pulumi.get_project()}/{pulumi.get_stack()}",
-                opts=pulumi.ResourceOptions(parent=self))
-            previous_ids = last_up.get_output(BROKER_IDS_OUTPUT)
+        previous_ids = last_up_output(f"{name}-last-up", BROKER_IDS_OUTPUT, self) if args.guard_broker_removal else None
 
         def values(storage_class: str, previous: list | None) -> dict:
             refuse_undrained_removals(cfg, previous)  # before the release could scale the brokers down
@@ -409,7 +406,8 @@ class Kafka(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, depends_on=[namespace, credentials, kraft, *rbac, *policies],
                                         protect=args.protect))
 
-        self.broker_ids = list(cfg.broker_ids)
+        # recorded only once the release has them: a refused or failed update never moves the guard's baseline
+        self.broker_ids = self.release.id.apply(lambda _: list(cfg.broker_ids))
         self.bootstrap_servers = f"{RELEASE}.{cfg.namespace}.svc.cluster.local:{CLIENT_PORT}"
         self.internal_host = service_hosts(cfg)[-1]  # kafka-broker-headless, or the combined nodes' one
         self.admin_password = pulumi.Output.secret(admin)

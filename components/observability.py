@@ -19,15 +19,11 @@ LATENCY_JMX_RULES = """\
     request: "$3"
 """
 
-# The KRaft quorum as this node sees it (kafka.server:type=raft-metrics): the readiness probe
-# (scripts/kafka_ready.sh) waits for a known leader and a metadata log at the high watermark.
+# Whether this node knows the KRaft quorum's leader (kafka.server:type=raft-metrics, which the chart's rules
+# leave out): the readiness probe (scripts/kafka_ready.sh) requires one on controllers.
 KRAFT_JMX_RULES = """\
 - pattern: kafka.server<type=raft-metrics><>current-leader
   name: kafka_server_raft_metrics_current_leader
-- pattern: kafka.server<type=raft-metrics><>high-watermark
-  name: kafka_server_raft_metrics_high_watermark
-- pattern: kafka.server<type=raft-metrics><>log-end-offset
-  name: kafka_server_raft_metrics_log_end_offset
 """
 
 UNDER_REPLICATED = "kafka_server_replicamanager_total_underreplicatedpartitions_value"

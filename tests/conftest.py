@@ -215,14 +215,22 @@ def _run(stack: str, config: dict[str, Any], program: Callable[[], Any], secrets
                                   secret_keys=[_full_key(k) for k in secrets])
     try:
         _sync_await(run_pulumi_func(program))
-    except BaseException:
+    except BaseException as failed:
         _settle()  # a program that failed mid-run leaves registrations pending: never let them reach the next run
+        failed.registered = monitor.registered  # type: ignore[attr-defined]  # what it got to, outputs included
         raise
     return monitor.registered
 
 
+def _quiet_refused_futures(loop: asyncio.AbstractEventLoop, context: dict) -> None:
+    """The Outputs of a refused run hold its exception, which nothing retrieves: asyncio would log each one."""
+    if "never retrieved" not in context.get("message", ""):
+        loop.default_exception_handler(context)
+
+
 def _settle() -> None:
     loop = asyncio.get_event_loop()
+    loop.set_exception_handler(_quiet_refused_futures)
     pending = [t for t in asyncio.all_tasks(loop) if not t.done()]
     for task in pending:
         task.cancel()
@@ -252,9 +260,12 @@ def run_stack(stack: str, overrides: dict[str, Any] | None = None, secrets: tupl
     return _run(stack, config, program, secrets)
 
 
-def run_program(program: Callable[[], Any], stack: str = "dev", overrides: dict[str, Any] | None = None) -> Stack:
+def run_program(program: Callable[[], Any], stack: str = "dev", overrides: dict[str, Any] | None = None,
+                last_outputs: dict[str, Any] | None = None) -> Stack:
     """Build one component (or any function) under mocks, with the stack's config available."""
     config = _apply_overrides(stack_config(stack), overrides or {})
+    LAST_OUTPUTS.clear()
+    LAST_OUTPUTS.update(last_outputs or {})
     return _run(stack, config, program)
 
 

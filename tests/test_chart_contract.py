@@ -273,7 +273,7 @@ def test_kafka_pods_are_ready_only_in_sync_and_shut_down_within_kafkas_deadline(
         assert probe == readiness_probe(ready_as), f"{name}: the chart did not render our probe as given"
         assert ("controller" in ready_as) == (name == "kafka-controller")
         assert ("broker" in ready_as) == (name == "kafka-broker" or not kafka["controller"]["controllerOnly"])
-        assert pod["terminationGracePeriodSeconds"] == 330 and spec["minReadySeconds"] == 30, name
+        assert pod["terminationGracePeriodSeconds"] == 330 and spec["minReadySeconds"] == 60, name
         (spread,) = pod["topologySpreadConstraints"]
         assert spread["nodeTaintsPolicy"] == "Honor" and spread["nodeAffinityPolicy"] == "Honor", name
         assert spread["labelSelector"]["matchLabels"].items() <= sts["spec"]["template"]["metadata"]["labels"].items()

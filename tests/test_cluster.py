@@ -1,7 +1,8 @@
 import json
 
+import pulumi
 import pytest
-from conftest import run_stack
+from conftest import run_program, run_stack
 
 CLUSTER = "eks:index:Cluster"
 NODE_GROUP = "eks:index:ManagedNodeGroup"
@@ -249,3 +250,61 @@ def test_a_new_generation_replaces_only_its_zones_node_group():
     # generation 1 keeps the name groups had before generations existed: an existing stack keeps its groups
     assert names == ["cluster-us-east-1a", "cluster-us-east-1b-g2", "cluster-us-east-1c"]
     assert stack.one(NODE_GROUP, "cluster-us-east-1c").depends_on(stack.one(NODE_GROUP, "cluster-us-east-1b-g2"))
+
+
+PROD_ZONES = ["us-east-1a", "us-east-1b", "us-east-1c"]
+
+
+def test_prod_records_each_zones_generation_for_the_next_up(prod, dev):
+    assert prod.outputs["nodeGroupGenerations"] == {zone: 1 for zone in PROD_ZONES}
+    ref = prod.one("pulumi:pulumi:StackReference", "cluster-last-up")
+    assert ref.inputs["name"] == "organization/kafka-platform/prod"
+    assert not dev.of_type("pulumi:pulumi:StackReference")  # dev may replace what it likes
+
+
+@pytest.mark.parametrize("last", [None, {"us-east-1a": 1, "us-east-1b": 1, "us-east-1c": 1},
+                                  {"us-east-1a": 1, "us-east-1b": 1}])
+def test_prod_replaces_one_zone_per_up(last):
+    stack = run_stack("prod", {"cluster.nodeGroups.generations": {"us-east-1b": 2}},
+                      last_outputs={"nodeGroupGenerations": last} if last else {})
+    assert stack.outputs["nodeGroupGenerations"]["us-east-1b"] == 2
+
+
+def test_prod_refuses_two_zones_in_one_up():
+    with pytest.raises(pulumi.RunError) as refused:
+        run_stack("prod", {"cluster.nodeGroups.generations": {"us-east-1a": 2, "us-east-1b": 2}},
+                  last_outputs={"nodeGroupGenerations": {zone: 1 for zone in PROD_ZONES}})
+    message = str(refused.value)
+    assert "replaces the node groups of us-east-1a, us-east-1b in one up" in message
+    assert 'README "Node groups"' in message and "change one zone's generation back to 1" in message
+    reached = refused.value.registered
+    assert not reached.of_type(NODE_GROUP) and reached.outputs.get("nodeGroupGenerations") is None
+
+
+def test_dev_may_replace_every_zone_at_once():
+    stack = run_stack("dev", {"cluster.nodeGroups.generations": {"us-east-1a": 2, "us-east-1b": 3}},
+                      last_outputs={"nodeGroupGenerations": {"us-east-1a": 1, "us-east-1b": 1}})
+    assert sorted(g.name for g in stack.of_type(NODE_GROUP)) == ["cluster-us-east-1a-g2", "cluster-us-east-1b-g3"]
+
+
+def test_a_refused_generation_change_leaves_the_recorded_generations_alone():
+    """Only the cluster: the stack's other outputs (which a refused run also never records) cannot hide it."""
+    def program():
+        from components.cluster import GENERATIONS_OUTPUT, Cluster, ClusterArgs
+        from components.config import load_config
+        from components.network import Network, NetworkArgs
+
+        config = load_config()
+        network = Network("network", NetworkArgs(config=config.network, name=config.name, tags=config.tags))
+        cluster = Cluster("cluster", ClusterArgs(config=config, vpc_id=network.vpc_id,
+                                                 public_subnet_ids=network.public_subnet_ids,
+                                                 private_subnet_ids=network.private_subnet_ids))
+        pulumi.export(GENERATIONS_OUTPUT, cluster.node_group_generations)
+        pulumi.export("zones", config.network.availability_zones)
+        root = pulumi.runtime.settings.get_root_resource()  # as run_stack does: mocks finished it already
+        root.register_outputs(dict(root.outputs))
+
+    last = {"nodeGroupGenerations": {zone: 1 for zone in PROD_ZONES}}
+    with pytest.raises(pulumi.RunError) as refused:
+        run_program(program, "prod", {"cluster.nodeGroups.generations": {"us-east-1a": 2, "us-east-1c": 2}}, last)
+    assert refused.value.registered.outputs.get("nodeGroupGenerations") is None

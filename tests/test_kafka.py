@@ -92,7 +92,7 @@ def test_ready_means_in_sync_not_listening(stack_name, role, ready_as, request):
 def test_shutdowns_get_kafkas_own_deadline_and_rolls_wait_for_a_settled_pod(stack_name, role, request):
     v = values(request.getfixturevalue(stack_name))[role]
     assert v["terminationGracePeriodSeconds"] == 330  # Kafka's 5-minute shutdown deadline, plus 30 s
-    assert v["minReadySeconds"] == 30
+    assert v["minReadySeconds"] == 60  # longer than the probe needs to notice a relapse (3 x 10 s)
 
 
 def test_helm_waits_for_a_whole_roll_before_it_would_roll_back(prod, dev):
@@ -338,8 +338,9 @@ PROD_BROKERS = [100, 101, 102]  # dedicated brokers count from the chart's broke
 
 def test_prod_exports_the_broker_ids_that_the_next_up_compares_against(prod):
     assert prod.outputs["kafkaBrokerIds"] == PROD_BROKERS
-    (ref,) = prod.of_type("pulumi:pulumi:StackReference")
+    ref = prod.one("pulumi:pulumi:StackReference", "kafka-last-up")
     assert ref.inputs["name"] == "organization/kafka-platform/prod"  # the stack itself
+    assert ref.parent == prod.one("kafka-platform:index:Kafka").urn
 
 
 def test_dev_does_not_read_its_last_up(dev):
@@ -360,6 +361,10 @@ def test_prod_refuses_to_drop_brokers_it_was_not_told_were_drained():
     message = str(refused.value)
     assert message.startswith("kafka-platform:kafka.brokers.replicas = 3: removes broker(s) 103, 104,")
     assert 'README "Removing brokers"' in message and "kafka.drainedBrokers" in message
+    reached = refused.value.registered
+    assert not [r for r in reached.of_type(RELEASE) if r.name == "kafka-release"]  # the release never changes
+    # and the refused run records no new ids: a retry is refused again, not waved through
+    assert reached.outputs.get("kafkaBrokerIds") is None
 
 
 def test_prod_refuses_while_one_removed_broker_is_not_named():

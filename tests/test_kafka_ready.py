@@ -24,10 +24,13 @@ BEANS = {
     "kafka_server_kafkaserver_total_brokerstate_value": "kafka.server<type=KafkaServer, name=BrokerState><>Value",
     'kafka_server_replicafetchermanager_maxlag_value{client_id="Replica"}':
         "kafka.server<type=ReplicaFetcherManager, name=MaxLag, clientId=Replica><>Value",
+    'kafka_server_replicafetchermanager_failedpartitionscount_value{client_id="Replica"}':
+        "kafka.server<type=ReplicaFetcherManager, name=FailedPartitionsCount, clientId=Replica><>Value",
     "kafka_server_raft_metrics_current_leader": "kafka.server<type=raft-metrics><>current-leader",
-    "kafka_server_raft_metrics_high_watermark": "kafka.server<type=raft-metrics><>high-watermark",
-    "kafka_server_raft_metrics_log_end_offset": "kafka.server<type=raft-metrics><>log-end-offset",
+    "kafka_controller_kafkacontroller_lastappliedrecordlagms_value":
+        "kafka.controller<type=KafkaController, name=LastAppliedRecordLagMs><>Value",
 }
+SAMPLE_KEYS = ("brokerstate", "maxlag", "failed", "leader", "appliedlag")
 
 
 def exported(rules: list[dict], bean: str, value: str = "0") -> str | None:
@@ -47,23 +50,22 @@ def exported(rules: list[dict], bean: str, value: str = "0") -> str | None:
     return None
 
 
-def metrics(**values: str) -> str:
-    """A scrape as jmx_exporter 1.x prints it, with everything in sync unless overridden."""
-    sample = {"brokerstate": "3.0", "maxlag": "0.0", "leader": "1.0", "hw": "1.23456789E8", "leo": "1.23456789E8",
+def metrics(**values: str | None) -> str:
+    """A scrape as jmx_exporter 1.x prints it, with everything in sync unless overridden (None: absent)."""
+    sample = {"brokerstate": "3.0", "maxlag": "0.0", "failed": "0.0", "leader": "1.0", "appliedlag": "412.0",
               **values}
     lines = ["# HELP jvm_info VM version info", "# TYPE jvm_info gauge", 'jvm_info{runtime="OpenJDK"} 1.0',
              'kafka_server_replicafetchermanager_maxlag_value{client_id="ReplicaAlterLogDirs"} 99.0']
-    names = dict(zip(("brokerstate", "maxlag", "leader", "hw", "leo"), BEANS, strict=True))
-    for key, series in names.items():
+    for key, series in zip(SAMPLE_KEYS, BEANS, strict=True):
         if sample[key] is not None:
             lines += [f"# TYPE {series.split('{')[0]} untyped", f"{series} {sample[key]}"]
     return "\n".join(lines) + "\n"
 
 
 @pytest.fixture
-def exporter() -> Iterator[dict]:
+def exporter(tmp_path) -> Iterator[dict]:
     """A stub JMX exporter: serves state["body"] on /metrics, or fails with state["status"]."""
-    state: dict = {"body": metrics(), "status": 200}
+    state: dict = {"body": metrics(), "status": 200, "dir": tmp_path}
 
     class Handler(http.server.BaseHTTPRequestHandler):
         def do_GET(self):  # noqa: N802 (the stdlib's name)
@@ -85,11 +87,16 @@ def exporter() -> Iterator[dict]:
     server.server_close()
 
 
-def probe(exporter: dict, *roles: str) -> subprocess.CompletedProcess:
-    """The registered exec command, run as the kubelet would, pointed at the stub."""
+def probe(exporter: dict, *roles: str, container: str = "4242") -> subprocess.CompletedProcess:
+    """The registered exec command, run as the kubelet would, pointed at the stub. `container` stands for this
+    container's instance (PID 1's start time in /proc/1/stat); the latch file stands for the pod's /tmp."""
+    stat = exporter["dir"] / "stat"
+    stat.write_text(f"1 (java) S 0 1 1 0 -1 4194560 1 0 0 0 0 0 0 0 20 0 1 0 {container} 100 200\n")
     command = readiness_probe(list(roles))["exec"]["command"]
     return subprocess.run(command, capture_output=True, text=True, timeout=30,
-                          env={"PATH": "/usr/local/bin:/usr/bin:/bin", "KAFKA_READY_METRICS_URL": exporter["url"]})
+                          env={"PATH": "/usr/local/bin:/usr/bin:/bin", "KAFKA_READY_METRICS_URL": exporter["url"],
+                               "KAFKA_READY_LATCH": str(exporter["dir"] / "latch"),
+                               "KAFKA_READY_PROC_STAT": str(stat)})
 
 
 @pytest.mark.parametrize("roles", [("broker",), ("controller",), ("broker", "controller")])
@@ -101,19 +108,20 @@ def test_in_sync_is_ready(exporter, roles):
 @pytest.mark.parametrize("roles,sample,reason", [
     (("broker",), {"maxlag": "1532.0"}, "a followed partition is 1532.0 records behind its leader"),
     (("broker",), {"maxlag": "2.5E7"}, "a followed partition is 2.5E7 records behind its leader"),
+    (("broker",), {"failed": "2.0"}, "2.0 followed partitions failed"),
     (("broker",), {"brokerstate": "2.0"}, "broker state 2.0 is not RUNNING (3)"),  # RECOVERY: replaying its log
     (("broker",), {"brokerstate": "6.0"}, "broker state 6.0 is not RUNNING (3)"),  # in controlled shutdown
     (("broker",), {"brokerstate": None}, "BrokerState is missing from the metrics"),
-    (("broker",), {"maxlag": None}, "the replica fetchers report no MaxLag"),
-    (("controller",), {"leo": "1.23456788E8"}, "the metadata log is at 1.23456788E8, behind the high watermark"),
+    (("broker",), {"maxlag": None}, "the replica fetchers report no MaxLag or FailedPartitionsCount"),
+    (("controller",), {"appliedlag": "1.7337E9"}, "the metadata log is applied only up to 1.7337E9 ms ago"),
+    (("controller",), {"appliedlag": "5001.0"}, "the metadata log is applied only up to 5001.0 ms ago"),
     (("controller",), {"leader": "-1.0"}, "no quorum leader is known"),
-    (("controller",), {"hw": "-1.0"}, "the quorum high watermark is not known yet"),
-    (("controller",), {"hw": None}, "the KRaft metrics are missing"),
+    (("controller",), {"appliedlag": None}, "the KRaft metrics are missing"),
     # a combined node must be in sync as both
-    (("broker", "controller"), {"leo": "10.0", "hw": "11.0"}, "the metadata log is at 10.0, behind"),
+    (("broker", "controller"), {"appliedlag": "60000.0"}, "the metadata log is applied only up to 60000.0 ms"),
     (("broker", "controller"), {"maxlag": "1.0"}, "a followed partition is 1.0 records behind"),
 ])
-def test_behind_is_not_ready_and_says_why(exporter, roles, sample, reason):
+def test_a_started_node_that_is_behind_is_not_ready_and_says_why(exporter, roles, sample, reason):
     exporter["body"] = metrics(**sample)
     result = probe(exporter, *roles)
     assert result.returncode == 1
@@ -121,8 +129,49 @@ def test_behind_is_not_ready_and_says_why(exporter, roles, sample, reason):
 
 
 def test_a_broker_does_not_judge_the_quorum_it_only_observes(exporter):
-    exporter["body"] = metrics(leader="-1.0")  # a dedicated broker's own raft view does not decide
+    exporter["body"] = metrics(leader="-1.0", appliedlag=None)  # a dedicated broker's own raft view does not decide
     assert probe(exporter, "broker").returncode == 0
+
+
+def test_a_broker_that_caught_up_stays_ready_while_it_runs(exporter):
+    """A reassignment adds replicas that lag for hours: the broker keeps its place in the bootstrap Service."""
+    assert probe(exporter, "broker").returncode == 0  # caught up once, in this container
+    exporter["body"] = metrics(maxlag="880000.0")
+    result = probe(exporter, "broker")
+    assert result.returncode == 0
+    assert result.stdout.strip() == ("ready: in sync since this container started; now a followed partition is "
+                                     "880000.0 records behind its leader")
+    exporter["status"] = 503  # the exporter restarting does not take it out either
+    assert probe(exporter, "broker").returncode == 0
+
+
+def test_a_broker_that_caught_up_leaves_once_it_stops_running(exporter):
+    assert probe(exporter, "broker").returncode == 0
+    exporter["body"] = metrics(brokerstate="6.0")  # controlled shutdown: out of the bootstrap Service
+    assert probe(exporter, "broker").returncode == 1
+
+
+def test_a_restarted_container_must_catch_up_again(exporter):
+    """/tmp (and the latch in it) outlives a container restart; PID 1's start time does not."""
+    assert probe(exporter, "broker", container="4242").returncode == 0
+    exporter["body"] = metrics(maxlag="1532.0")
+    result = probe(exporter, "broker", container="9117")  # the kafka container restarted: a new PID 1
+    assert result.returncode == 1 and "1532.0 records behind" in result.stdout
+
+
+def test_a_broker_that_never_caught_up_does_not_get_the_benefit(exporter):
+    exporter["body"] = metrics(maxlag="10.0")
+    assert probe(exporter, "broker").returncode == 1
+    assert not (exporter["dir"] / "latch").exists()
+
+
+def test_controllers_never_latch(exporter):
+    """Controllers sit behind no client Service: they are Ready only while in sync, so the PDB always sees it."""
+    assert probe(exporter, "controller").returncode == 0
+    exporter["body"] = metrics(appliedlag="30000.0")
+    assert probe(exporter, "controller").returncode == 1
+    exporter["status"] = 503
+    assert probe(exporter, "broker", "controller").returncode == 1
 
 
 @pytest.mark.parametrize("status", [500, 503])
@@ -144,8 +193,8 @@ def test_without_a_role_the_probe_fails_rather_than_pass(exporter):
 
 
 def test_the_probe_reads_the_names_the_exporter_rules_produce():
-    """Our rules give the KRaft names; the chart's rules (checked against the rendered chart in
-    test_chart_contract.py) give BrokerState and MaxLag."""
+    """Our rule gives the KRaft leader; the chart's rules (checked against the rendered chart in
+    test_chart_contract.py) give the others."""
     rules = yaml.safe_load(KRAFT_JMX_RULES)
     for series, bean in BEANS.items():
         if "raft-metrics" in bean:

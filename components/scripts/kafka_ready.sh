@@ -1,48 +1,72 @@
 #!/bin/bash
-# Kafka's readiness probe: Ready means caught up, not merely listening (README "Rolling without a write outage").
-# The PodDisruptionBudget and the StatefulSet's rolling update count Ready pods, so a node is taken down only
-# once the previous one is back in sync.
+# Kafka's readiness probe: a restarted node is Ready only once it is back in sync, not when its port opens
+# (README "Rolling without a write outage"). The PodDisruptionBudget and the StatefulSet's rolling update
+# count Ready pods, so a roll or a drain takes the next node only once the last one has caught up.
 #
 # Usage: kafka_ready.sh ROLE...   (broker, controller, or both for a combined node)
-#   broker      BrokerState is RUNNING (3), and no partition this broker follows is behind its leader's high
-#               watermark (ReplicaFetcherManager MaxLag = 0, the condition for the leader to add it to the ISR)
-#   controller  a quorum leader is known, and this node's metadata log has reached the quorum's high watermark
-# Reads this pod's own JMX exporter on localhost (the metric names come from the chart's rules and ours).
+#   broker      BrokerState is RUNNING (3), and since this container started it has once been in sync:
+#               no partition it follows behind its leader's high watermark (ReplicaFetcherManager MaxLag 0,
+#               the condition for the leader to add it to the ISR) and none failed (FailedPartitionsCount 0).
+#               After that it stays Ready while RUNNING: a broker catching up a reassignment, or one whose
+#               JMX exporter restarts, keeps its place in the bootstrap Service (which lists Ready pods only).
+#   controller  a quorum leader is known, and this node has applied the metadata log to within 5 s of its
+#               newest record (LastAppliedRecordLagMs; the leader writes a record every 500 ms).
+# Reads this pod's own JMX exporter on localhost (the names come from the chart's rules and ours).
 # Exit 0: ready. Exit 1: not ready, with the reason on stdout (the kubelet puts it in the probe's event).
 set -uo pipefail
 
 url="${KAFKA_READY_METRICS_URL:-http://127.0.0.1:5556/metrics}"
+latch="${KAFKA_READY_LATCH:-/tmp/kafka-ready-since}"
+# this container's instance: PID 1's start time (/tmp outlives a container restart, this does not)
+instance="$(awk '{ print $22 }' "${KAFKA_READY_PROC_STAT:-/proc/1/stat}" 2>/dev/null)"
+caught_up_before=false
+[[ -n "$instance" && "$(cat "$latch" 2>/dev/null)" == "$instance" ]] && caught_up_before=true
+
 if ! metrics="$(curl -sf --max-time 8 "$url")"; then
+  if [[ "$caught_up_before" == true && " $* " != *" controller "* ]]; then
+    echo "ready: in sync since this container started; no metrics from the JMX exporter at ${url} now"
+    exit 0
+  fi
   echo "not ready: no metrics from the JMX exporter at ${url}"
   exit 1
 fi
 
 # All comparisons happen in awk: values may come as 1.2345E8, and some awks print large numbers as 1e+08.
-awk -v roles=" $* " '
+verdict="$(awk -v roles=" $* " -v caught_up_before="$caught_up_before" '
   /^#/ { next }
   {
     series = $1; base = series; sub(/\{.*/, "", base)
+    replica = index(series, "client_id=\"Replica\"") > 0
     if (base == "kafka_server_kafkaserver_total_brokerstate_value") state = $2
-    else if (base == "kafka_server_replicafetchermanager_maxlag_value" && index(series, "client_id=\"Replica\"")) lag = $2
+    else if (base == "kafka_server_replicafetchermanager_maxlag_value" && replica) lag = $2
+    else if (base == "kafka_server_replicafetchermanager_failedpartitionscount_value" && replica) failed = $2
     else if (base == "kafka_server_raft_metrics_current_leader") leader = $2
-    else if (base == "kafka_server_raft_metrics_high_watermark") hw = $2
-    else if (base == "kafka_server_raft_metrics_log_end_offset") leo = $2
+    else if (base == "kafka_controller_kafkacontroller_lastappliedrecordlagms_value") applied_lag = $2
   }
   function fail(reason) { print "not ready: " reason; exit 1 }
   END {
     if (roles !~ / (broker|controller) /) fail("no role given (broker, controller)")
+    if (index(roles, " controller ")) {
+      if (leader == "" || applied_lag == "") fail("the KRaft metrics are missing")
+      if (leader + 0 < 0) fail("no quorum leader is known")
+      if (applied_lag + 0 > 5000) fail("the metadata log is applied only up to " applied_lag " ms ago")
+    }
     if (index(roles, " broker ")) {
       if (state == "") fail("BrokerState is missing from the metrics")
       if (state + 0 != 3) fail("broker state " state " is not RUNNING (3)")
-      if (lag == "") fail("the replica fetchers report no MaxLag")
-      if (lag + 0 > 0) fail("a followed partition is " lag " records behind its leader")
-    }
-    if (index(roles, " controller ")) {
-      if (leader == "" || hw == "" || leo == "") fail("the KRaft metrics are missing")
-      if (leader + 0 < 0) fail("no quorum leader is known")
-      if (hw + 0 < 0) fail("the quorum high watermark is not known yet")
-      if (leo + 0 < hw + 0) fail("the metadata log is at " leo ", behind the high watermark " hw)
+      if (lag == "" || failed == "") fail("the replica fetchers report no MaxLag or FailedPartitionsCount")
+      behind = ""
+      if (lag + 0 > 0) behind = "a followed partition is " lag " records behind its leader"
+      else if (failed + 0 > 0) behind = failed " followed partitions failed"
+      if (behind != "" && caught_up_before == "true") { print "ready: in sync since this container started; now " behind; exit 0 }
+      if (behind != "") fail(behind)
     }
     print "ready"
   }
-' <<<"$metrics"
+' <<<"$metrics")"
+status=$?
+echo "$verdict"
+if [[ $status -eq 0 && -n "$instance" && " $* " == *" broker "* && "$verdict" == "ready" ]]; then
+  echo "$instance" >"$latch"  # in sync now: from here on, this container stays Ready while RUNNING
+fi
+exit "$status"
