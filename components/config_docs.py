@@ -51,7 +51,7 @@ def _type_name(annotation: Any) -> str:
         inner = _type_name(args[0]) if args else "string"
         return f"list of {inner}s" if not inner.startswith("one of") else "list, each " + inner
     if origin is dict:
-        return "map of strings"
+        return f"map of {_type_name(args[1])}s" if args else "map of strings"
     return {str: "string", int: "integer", bool: "boolean"}.get(annotation, getattr(annotation, "__name__", "?"))
 
 
