@@ -64,14 +64,18 @@ GENERATIONS_OUTPUT = "nodeGroupGenerations"  # the stack output the next `up` co
 def refuse_two_zone_replacements(generations: dict[str, int], previous: dict | None) -> dict[str, int]:
     """A new generation deletes the zone's old group at the end of the `up`, whatever the PDBs say: two zones in
     one `up` would take two brokers at once. Prod replaces one zone per `up` (README "Node groups")."""
+    if previous is None:
+        pulumi.log.warn(f"no {GENERATIONS_OUTPUT} from this stack's last up: the one-zone-per-up check starts with "
+                        "the next one")
     last = previous or {}
-    changed = sorted(zone for zone, generation in generations.items()
-                     if zone in last and int(last[zone]) != generation)
+    # a new generation replaces a zone's group; a zone left out of network.availabilityZones deletes it
+    changed = sorted({zone for zone, generation in generations.items()
+                      if zone in last and int(last[zone]) != generation} | (set(last) - set(generations)))
     if len(changed) > 1:
         raise pulumi.RunError(
             f"{PROJECT}:cluster.nodeGroups.generations = {generations}: replaces the node groups of "
             f"{', '.join(changed)} in one up; prod replaces one zone per up, once Kafka is back in sync "
-            f"(README \"Node groups\"): change one zone's generation back to {int(last[changed[1]])}")
+            f"(README \"Node groups\"): keep all but one of them as the last up had them")
     return generations
 
 

@@ -8,7 +8,9 @@ ones its templates render for a release named `kafka`.
 from __future__ import annotations
 
 import pathlib
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -44,7 +46,8 @@ NATIVE_SIDECAR = {"sidecar.istio.io/nativeSidecar": "true"}
 # logs close clean (no recovery at start).
 SHUTDOWN_GRACE_SECONDS = 330
 # A rolled pod must stay Ready (in sync) this long before the StatefulSet takes the next one: longer than
-# the probe needs (3 x 10 s) to notice that a pod which passed once has fallen behind again.
+# the probe needs (3 x 10 s) to notice a relapse, and as long as a broker must stay in sync before it keeps
+# its Ready state (kafka_ready.sh settle).
 MIN_READY_SECONDS = 60
 READY_SCRIPT = (pathlib.Path(__file__).parent / "scripts" / "kafka_ready.sh").read_text()
 
@@ -73,6 +76,9 @@ def unannounced_removals(cfg: KafkaConfig, previous_ids: list | None) -> list[in
 def refuse_undrained_removals(cfg: KafkaConfig, previous_ids: list | None) -> None:
     """Prod removes a broker only once its partitions are elsewhere: a removed broker's replicas would be
     under-replicated until reassigned, and with a second loss offline (README "Removing brokers")."""
+    if previous_ids is None:
+        pulumi.log.warn(f"no {BROKER_IDS_OUTPUT} from this stack's last up: the broker-removal check starts with "
+                        "the next one")
     removed = unannounced_removals(cfg, previous_ids)
     if removed:
         # a RunError, not a ValueError: the SDK would wrap a ValueError in its own "While processing" text
@@ -81,6 +87,16 @@ def refuse_undrained_removals(cfg: KafkaConfig, previous_ids: list | None) -> No
             f"{', '.join(map(str, removed))}, which the last update ran; prod removes a broker only once its "
             f"partitions are moved off: reassign them (README \"Removing brokers\"), then list "
             f"{removed} in kafka.drainedBrokers")
+
+
+def release_broker_ids(values: Mapping[str, Any] | None) -> list[int]:
+    """The broker node ids a Kafka release's values run: dedicated brokers from broker.minId (100 in chart
+    32.4.3), else the combined nodes from controller.minId (0); one per StatefulSet ordinal."""
+    if not values:
+        return []
+    dedicated = bool(values["controller"]["controllerOnly"])
+    first, count = (100, values["broker"]["replicaCount"]) if dedicated else (0, values["controller"]["replicaCount"])
+    return list(range(first, first + int(count)))
 
 
 def kraft_directory_id(b64_url: str) -> str:
@@ -406,8 +422,9 @@ class Kafka(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, depends_on=[namespace, credentials, kraft, *rbac, *policies],
                                         protect=args.protect))
 
-        # recorded only once the release has them: a refused or failed update never moves the guard's baseline
-        self.broker_ids = self.release.id.apply(lambda _: list(cfg.broker_ids))
+        # read from the release as it stands (a targeted up that skips it keeps the old ones), and only once it
+        # exists: a refused or failed update never moves the guard's baseline
+        self.broker_ids = self.release.values.apply(release_broker_ids)
         self.bootstrap_servers = f"{RELEASE}.{cfg.namespace}.svc.cluster.local:{CLIENT_PORT}"
         self.internal_host = service_hosts(cfg)[-1]  # kafka-broker-headless, or the combined nodes' one
         self.admin_password = pulumi.Output.secret(admin)

@@ -276,9 +276,16 @@ def test_prod_refuses_two_zones_in_one_up():
                   last_outputs={"nodeGroupGenerations": {zone: 1 for zone in PROD_ZONES}})
     message = str(refused.value)
     assert "replaces the node groups of us-east-1a, us-east-1b in one up" in message
-    assert 'README "Node groups"' in message and "change one zone's generation back to 1" in message
+    assert 'README "Node groups"' in message and "keep all but one of them as the last up had them" in message
     reached = refused.value.registered
     assert not reached.of_type(NODE_GROUP) and reached.outputs.get("nodeGroupGenerations") is None
+
+
+def test_prod_counts_a_dropped_zone_as_a_replacement():
+    """Leaving a zone out deletes its group: with another zone's new generation, two zones in one up."""
+    with pytest.raises(pulumi.RunError, match="replaces the node groups of us-east-1a, us-east-1d in one up"):
+        run_stack("prod", {"cluster.nodeGroups.generations": {"us-east-1a": 2}},
+                  last_outputs={"nodeGroupGenerations": {**{zone: 1 for zone in PROD_ZONES}, "us-east-1d": 1}})
 
 
 def test_dev_may_replace_every_zone_at_once():

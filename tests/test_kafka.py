@@ -1,6 +1,6 @@
 import pulumi
 import pytest
-from conftest import random_id, run_stack
+from conftest import load_stack_config, random_id, run_stack
 
 from components.kafka import KRAFT_SECRET, READY_SCRIPT, kraft_directory_id
 
@@ -341,6 +341,14 @@ def test_prod_exports_the_broker_ids_that_the_next_up_compares_against(prod):
     ref = prod.one("pulumi:pulumi:StackReference", "kafka-last-up")
     assert ref.inputs["name"] == "organization/kafka-platform/prod"  # the stack itself
     assert ref.parent == prod.one("kafka-platform:index:Kafka").urn
+
+
+@pytest.mark.parametrize("stack_name", ["dev", "prod"])
+def test_the_recorded_ids_are_read_from_the_release_and_match_the_config(stack_name, request):
+    from components.kafka import release_broker_ids
+    stack = request.getfixturevalue(stack_name)
+    config = load_stack_config(stack_name)
+    assert release_broker_ids(values(stack)) == list(config.kafka.broker_ids) == stack.outputs["kafkaBrokerIds"]
 
 
 def test_dev_does_not_read_its_last_up(dev):

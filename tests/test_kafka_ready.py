@@ -16,7 +16,7 @@ from collections.abc import Iterator
 import pytest
 import yaml
 
-from components.kafka import READY_SCRIPT, readiness_probe
+from components.kafka import MIN_READY_SECONDS, READY_SCRIPT, readiness_probe
 from components.observability import KRAFT_JMX_RULES
 
 # What the probe reads, as the JMX exporter names it (bean, attribute string as jmx_exporter matches it).
@@ -87,16 +87,26 @@ def exporter(tmp_path) -> Iterator[dict]:
     server.server_close()
 
 
-def probe(exporter: dict, *roles: str, container: str = "4242") -> subprocess.CompletedProcess:
+START = 1_764_600_000  # the probes' clock, in seconds
+
+
+def probe(exporter: dict, *roles: str, container: str = "4242", at: int = 0) -> subprocess.CompletedProcess:
     """The registered exec command, run as the kubelet would, pointed at the stub. `container` stands for this
-    container's instance (PID 1's start time in /proc/1/stat); the latch file stands for the pod's /tmp."""
+    container's instance (PID 1's start time in /proc/1/stat); the latch file stands for the pod's /tmp;
+    `at` is the check's time in seconds after START."""
     stat = exporter["dir"] / "stat"
     stat.write_text(f"1 (java) S 0 1 1 0 -1 4194560 1 0 0 0 0 0 0 0 20 0 1 0 {container} 100 200\n")
     command = readiness_probe(list(roles))["exec"]["command"]
     return subprocess.run(command, capture_output=True, text=True, timeout=30,
                           env={"PATH": "/usr/local/bin:/usr/bin:/bin", "KAFKA_READY_METRICS_URL": exporter["url"],
                                "KAFKA_READY_LATCH": str(exporter["dir"] / "latch"),
-                               "KAFKA_READY_PROC_STAT": str(stat)})
+                               "KAFKA_READY_PROC_STAT": str(stat), "KAFKA_READY_NOW": str(START + at)})
+
+
+def settled(exporter: dict, *roles: str, container: str = "4242") -> None:
+    """In sync on every check for a minute: what the StatefulSet's minReadySeconds waits for."""
+    for at in range(0, MIN_READY_SECONDS + 1, 10):
+        assert probe(exporter, *roles, container=container, at=at).returncode == 0
 
 
 @pytest.mark.parametrize("roles", [("broker",), ("controller",), ("broker", "controller")])
@@ -133,29 +143,55 @@ def test_a_broker_does_not_judge_the_quorum_it_only_observes(exporter):
     assert probe(exporter, "broker").returncode == 0
 
 
-def test_a_broker_that_caught_up_stays_ready_while_it_runs(exporter):
+def test_a_broker_that_stayed_in_sync_stays_ready_while_it_runs(exporter):
     """A reassignment adds replicas that lag for hours: the broker keeps its place in the bootstrap Service."""
-    assert probe(exporter, "broker").returncode == 0  # caught up once, in this container
+    settled(exporter, "broker")
     exporter["body"] = metrics(maxlag="880000.0")
-    result = probe(exporter, "broker")
+    result = probe(exporter, "broker", at=100)
     assert result.returncode == 0
-    assert result.stdout.strip() == ("ready: in sync since this container started; now a followed partition is "
-                                     "880000.0 records behind its leader")
+    assert result.stdout.strip() == ("ready: stayed in sync after this container started; now a followed "
+                                     "partition is 880000.0 records behind its leader")
     exporter["status"] = 503  # the exporter restarting does not take it out either
-    assert probe(exporter, "broker").returncode == 0
+    assert probe(exporter, "broker", at=100).returncode == 0
 
 
-def test_a_broker_that_caught_up_leaves_once_it_stops_running(exporter):
-    assert probe(exporter, "broker").returncode == 0
+def test_one_in_sync_reading_is_not_enough_to_keep_ready(exporter):
+    """Right after RUNNING, partitions whose first fetch has not returned are missing from MaxLag (0): a lucky
+    first check must not hold the broker Ready while it is still behind."""
+    assert probe(exporter, "broker", at=0).returncode == 0  # MaxLag 0 too early
+    exporter["body"] = metrics(maxlag="1532.0")  # the fetch responses arrive: it is behind
+    result = probe(exporter, "broker", at=10)
+    assert result.returncode == 1 and "1532.0 records behind" in result.stdout
+
+
+def test_a_break_in_sync_starts_the_settling_over(exporter):
+    for at in (0, 10, 20, 30, 40):
+        assert probe(exporter, "broker", at=at).returncode == 0
+    exporter["body"] = metrics(maxlag="7.0")
+    assert probe(exporter, "broker", at=50).returncode == 1  # a break before it settled
+    exporter["body"] = metrics()
+    assert probe(exporter, "broker", at=60).returncode == 0  # the run starts again here
+    assert probe(exporter, "broker", at=110).returncode == 0
+    exporter["body"] = metrics(maxlag="7.0")
+    assert probe(exporter, "broker", at=115).returncode == 1  # 55 s of unbroken sync: not yet settled
+    exporter["body"] = metrics()
+    for at in (120, 130, 140, 150, 160, 170, 180):
+        assert probe(exporter, "broker", at=at).returncode == 0
+    exporter["body"] = metrics(maxlag="7.0")
+    assert probe(exporter, "broker", at=185).returncode == 0  # 65 s: settled, it keeps its place
+
+
+def test_a_broker_that_stayed_in_sync_leaves_once_it_stops_running(exporter):
+    settled(exporter, "broker")
     exporter["body"] = metrics(brokerstate="6.0")  # controlled shutdown: out of the bootstrap Service
-    assert probe(exporter, "broker").returncode == 1
+    assert probe(exporter, "broker", at=100).returncode == 1
 
 
 def test_a_restarted_container_must_catch_up_again(exporter):
     """/tmp (and the latch in it) outlives a container restart; PID 1's start time does not."""
-    assert probe(exporter, "broker", container="4242").returncode == 0
+    settled(exporter, "broker", container="4242")
     exporter["body"] = metrics(maxlag="1532.0")
-    result = probe(exporter, "broker", container="9117")  # the kafka container restarted: a new PID 1
+    result = probe(exporter, "broker", container="9117", at=100)  # the kafka container restarted
     assert result.returncode == 1 and "1532.0 records behind" in result.stdout
 
 
@@ -167,11 +203,11 @@ def test_a_broker_that_never_caught_up_does_not_get_the_benefit(exporter):
 
 def test_controllers_never_latch(exporter):
     """Controllers sit behind no client Service: they are Ready only while in sync, so the PDB always sees it."""
-    assert probe(exporter, "controller").returncode == 0
+    settled(exporter, "controller")
     exporter["body"] = metrics(appliedlag="30000.0")
-    assert probe(exporter, "controller").returncode == 1
+    assert probe(exporter, "controller", at=100).returncode == 1
     exporter["status"] = 503
-    assert probe(exporter, "broker", "controller").returncode == 1
+    assert probe(exporter, "broker", "controller", at=100).returncode == 1
 
 
 @pytest.mark.parametrize("status", [500, 503])
@@ -200,3 +236,10 @@ def test_the_probe_reads_the_names_the_exporter_rules_produce():
         if "raft-metrics" in bean:
             assert exported(rules, bean) == series
         assert series.split("{")[0] in READY_SCRIPT, series
+
+
+def test_a_broker_settles_over_the_same_time_the_statefulset_waits():
+    """The StatefulSet takes the next pod after minReadySeconds; a relapse within it must still show."""
+    assert f'settle="${{KAFKA_READY_SETTLE_SECONDS:-{MIN_READY_SECONDS}}}"' in READY_SCRIPT
+    assert readiness_probe(["broker"])["periodSeconds"] * readiness_probe(["broker"])["failureThreshold"] < \
+        MIN_READY_SECONDS

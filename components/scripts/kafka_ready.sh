@@ -4,11 +4,13 @@
 # count Ready pods, so a roll or a drain takes the next node only once the last one has caught up.
 #
 # Usage: kafka_ready.sh ROLE...   (broker, controller, or both for a combined node)
-#   broker      BrokerState is RUNNING (3), and since this container started it has once been in sync:
-#               no partition it follows behind its leader's high watermark (ReplicaFetcherManager MaxLag 0,
-#               the condition for the leader to add it to the ISR) and none failed (FailedPartitionsCount 0).
-#               After that it stays Ready while RUNNING: a broker catching up a reassignment, or one whose
-#               JMX exporter restarts, keeps its place in the bootstrap Service (which lists Ready pods only).
+#   broker      BrokerState is RUNNING (3), and in sync: no partition it follows behind its leader's high
+#               watermark (ReplicaFetcherManager MaxLag 0, the condition for the leader to add it to the ISR)
+#               and none failed (FailedPartitionsCount 0). Once it has stayed in sync for SETTLE seconds
+#               without a break since this container started, it stays Ready while RUNNING: a broker
+#               catching up a reassignment, or one whose JMX exporter restarts, keeps its place in the
+#               bootstrap Service (which lists Ready pods only). The wait matters: right after RUNNING, a
+#               partition whose first fetch has not returned is missing from MaxLag, which reads 0.
 #   controller  a quorum leader is known, and this node has applied the metadata log to within 5 s of its
 #               newest record (LastAppliedRecordLagMs; the leader writes a record every 500 ms).
 # Reads this pod's own JMX exporter on localhost (the names come from the chart's rules and ours).
@@ -16,15 +18,20 @@
 set -uo pipefail
 
 url="${KAFKA_READY_METRICS_URL:-http://127.0.0.1:5556/metrics}"
-latch="${KAFKA_READY_LATCH:-/tmp/kafka-ready-since}"
+latch="${KAFKA_READY_LATCH:-/tmp/kafka-ready-since}"  # "<instance> <first second of the unbroken in-sync run>"
+settle="${KAFKA_READY_SETTLE_SECONDS:-60}"
+now="${KAFKA_READY_NOW:-$(date +%s)}"  # the tests set the clock
 # this container's instance: PID 1's start time (/tmp outlives a container restart, this does not)
 instance="$(awk '{ print $22 }' "${KAFKA_READY_PROC_STAT:-/proc/1/stat}" 2>/dev/null)"
+read -r latched_instance in_sync_since _ 2>/dev/null <"$latch"
 caught_up_before=false
-[[ -n "$instance" && "$(cat "$latch" 2>/dev/null)" == "$instance" ]] && caught_up_before=true
+if [[ -n "$instance" && "${latched_instance:-}" == "$instance" ]] && (( now - ${in_sync_since:-now} >= settle )); then
+  caught_up_before=true
+fi
 
 if ! metrics="$(curl -sf --max-time 8 "$url")"; then
   if [[ "$caught_up_before" == true && " $* " != *" controller "* ]]; then
-    echo "ready: in sync since this container started; no metrics from the JMX exporter at ${url} now"
+    echo "ready: stayed in sync after this container started; no metrics from the JMX exporter at ${url} now"
     exit 0
   fi
   echo "not ready: no metrics from the JMX exporter at ${url}"
@@ -58,7 +65,7 @@ verdict="$(awk -v roles=" $* " -v caught_up_before="$caught_up_before" '
       behind = ""
       if (lag + 0 > 0) behind = "a followed partition is " lag " records behind its leader"
       else if (failed + 0 > 0) behind = failed " followed partitions failed"
-      if (behind != "" && caught_up_before == "true") { print "ready: in sync since this container started; now " behind; exit 0 }
+      if (behind != "" && caught_up_before == "true") { print "ready: stayed in sync after this container started; now " behind; exit 0 }
       if (behind != "") fail(behind)
     }
     print "ready"
@@ -66,7 +73,12 @@ verdict="$(awk -v roles=" $* " -v caught_up_before="$caught_up_before" '
 ' <<<"$metrics")"
 status=$?
 echo "$verdict"
-if [[ $status -eq 0 && -n "$instance" && " $* " == *" broker "* && "$verdict" == "ready" ]]; then
-  echo "$instance" >"$latch"  # in sync now: from here on, this container stays Ready while RUNNING
+if [[ -n "$instance" && " $* " == *" broker "* && "$caught_up_before" == false ]]; then
+  if [[ "$verdict" == "ready" ]]; then
+    # in sync: start (or continue) the unbroken run that settles this container once SETTLE seconds long
+    [[ "${latched_instance:-}" == "$instance" ]] || echo "$instance $now" >"$latch"
+  else
+    rm -f "$latch"  # any break starts the run over
+  fi
 fi
 exit "$status"
