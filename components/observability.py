@@ -31,6 +31,9 @@ OFFLINE_PARTITIONS = "kafka_controller_kafkacontroller_offlinepartitionscount_va
 ACTIVE_CONTROLLERS = "kafka_controller_kafkacontroller_activecontrollercount_value"
 LEADER_COUNT = "kafka_server_replicamanager_total_leadercount_value"  # one series per broker
 ISR_SHRINKS = "kafka_server_replicamanager_total_isrshrinkspersec_count"
+# what the readiness probe judges (scripts/kafka_ready.sh): a broker's follower lag, a controller's metadata lag
+FETCH_LAG = "kafka_server_replicafetchermanager_maxlag_value"  # {client_id="Replica"}: records
+METADATA_LAG = "kafka_controller_kafkacontroller_lastappliedrecordlagms_value"  # ms
 PRODUCE_P99 = "kafka_network_requestmetrics_totaltimems_99thpercentile"
 BYTES_IN = "kafka_server_brokertopicmetrics_total_bytesinpersec_count"
 BYTES_OUT = "kafka_server_brokertopicmetrics_total_bytesoutpersec_count"
@@ -143,6 +146,10 @@ def kafka_dashboard(namespace: str) -> str:
         ("Bytes in", f"sum by (pod) (rate({BYTES_IN}{{{ns}}}[5m]))", "Bps", "{{pod}}"),
         ("Bytes out", f"sum by (pod) (rate({BYTES_OUT}{{{ns}}}[5m]))", "Bps", "{{pod}}"),
         ("ISR shrinks", f"sum by (pod) (rate({ISR_SHRINKS}{{{ns}}}[5m]))", "short", "{{pod}}"),
+        # a restarted or replaced node catching up: what its readiness probe waits for
+        ("Replica fetch lag per broker", f'max by (pod) ({FETCH_LAG}{{{ns},client_id="Replica"}})', "short",
+         "{{pod}}"),
+        ("Controller metadata lag", f"max by (pod) ({METADATA_LAG}{{{ns}}})", "ms", "{{pod}}"),
         ("Produce p99 latency", f'{PRODUCE_P99}{{{ns},request="Produce"}}', "ms", "{{pod}}"),
         ("Volume usage", f"{VOLUME_USED}{{{ns}}} / {VOLUME_CAPACITY}{{{ns}}}", "percentunit",
          "{{persistentvolumeclaim}}"),

@@ -21,6 +21,8 @@ JMX_METRICS = {
     "kafka_controller_kafkacontroller_offlinepartitionscount_value",  # kafka.controller<KafkaController>
     "kafka_controller_kafkacontroller_activecontrollercount_value",
     "kafka_network_requestmetrics_totaltimems_99thpercentile",  # LATENCY_JMX_RULES
+    "kafka_server_replicafetchermanager_maxlag_value",  # kafka.server<ReplicaFetcherManager, clientId>
+    "kafka_controller_kafkacontroller_lastappliedrecordlagms_value",
 }
 KUBELET_METRICS = {"kubelet_volume_stats_used_bytes", "kubelet_volume_stats_capacity_bytes"}
 # Every metric KMinion v2.3.0 exports (redpanda-data/kminion at tag v2.3.0: prometheus/exporter.go BuildFQName
