@@ -207,7 +207,8 @@ class Cluster(pulumi.ComponentResource):
                 lambda previous: refuse_two_zone_replacements(generations, previous))
         else:
             generations_checked = pulumi.Output.from_input(generations)
-        node_groups = self._node_groups(name, cfg, cluster, args.private_subnet_ids, generations_checked, tags)
+        node_groups = self._node_groups(name, cfg, cluster, args.private_subnet_ids, generations,
+                                        generations_checked.apply(lambda _: tags), tags)
         # recorded only once every group exists: a refused or failed update never moves the check's baseline
         self.node_group_generations = pulumi.Output.all(*(g.urn for g in node_groups)).apply(lambda _: generations)
         if c.fargate_namespaces:
@@ -264,9 +265,10 @@ class Cluster(pulumi.ComponentResource):
         return role
 
     def _node_groups(self, name: str, cfg: PlatformConfig, cluster: eks.Cluster,
-                     private_subnet_ids: Sequence[pulumi.Input[str]], generations: pulumi.Output[dict[str, int]],
-                     tags: dict[str, str]) -> list[pulumi.Resource]:
-        """One managed node group per zone: a broker can only come back in the zone that holds its volume."""
+                     private_subnet_ids: Sequence[pulumi.Input[str]], generations: dict[str, int],
+                     group_tags: pulumi.Input[dict[str, str]], tags: dict[str, str]) -> list[pulumi.Resource]:
+        """One managed node group per zone: a broker can only come back in the zone that holds its volume.
+        `group_tags` resolve only once the generations passed their check: refused, no group changes."""
         ng = cfg.cluster.node_groups
         role = self._role(f"{name}-nodes", assume_role_policy("ec2.amazonaws.com"), NODE_POLICIES, tags)
         template = aws.ec2.LaunchTemplate(
@@ -284,10 +286,8 @@ class Cluster(pulumi.ComponentResource):
             tags=tags, opts=pulumi.ResourceOptions(parent=self))
         groups: list[pulumi.Resource] = []
         for zone, subnet_id in zip(cfg.network.availability_zones, private_subnet_ids, strict=True):
-            generation = ng.generations.get(zone, 1)
-            checked_tags = generations.apply(lambda _: tags)  # registered only once the generations pass
             groups.append(eks.ManagedNodeGroup(
-                node_group_name(name, zone, generation),
+                node_group_name(name, zone, generations[zone]),
                 cluster=cluster,
                 node_role=role,
                 subnet_ids=[subnet_id],
@@ -304,7 +304,7 @@ class Cluster(pulumi.ComponentResource):
                 taints=[aws.eks.NodeGroupTaintArgs(key=CNI_NOT_READY_TAINT, effect="NO_SCHEDULE")],
                 # an update that cannot drain a node within the PDBs fails rather than evict anyway
                 force_update_version=False,
-                tags=checked_tags,
+                tags=group_tags,
                 # One zone after the other: a version or launch-template change rolls one group at a time,
                 # each one node at a time (node_group_rollout), so the PDB and in-sync readiness decide the pace.
                 opts=pulumi.ResourceOptions(parent=self, depends_on=groups[-1:], transforms=[node_group_rollout])))
