@@ -48,6 +48,9 @@ from .versions import (
 )
 
 PROJECT = "kafka-platform"
+# The first node id of each StatefulSet: chart 32.4.3's controller.minId and broker.minId defaults, which the
+# project leaves alone ("Do not change after first initialization"); the chart contract test checks them.
+CONTROLLER_MIN_ID, BROKER_MIN_ID = 0, 100
 ENVIRONMENTS = ("dev", "prod")
 MAX_AVAILABILITY_ZONES = 4  # the VPC is carved into 8 equal blocks: 4 private + 4 public
 LogType = Literal["api", "audit", "authenticator", "controllerManager", "scheduler"]
@@ -506,9 +509,8 @@ class KafkaConfig(Model):
 
     @property
     def first_broker_id(self) -> int:
-        """The chart's node ids: controller-eligible nodes from controller.minId 0, dedicated brokers from
-        broker.minId 100 (defaults of chart 32.4.3), one per StatefulSet ordinal."""
-        return 100 if self.dedicated_brokers else 0
+        """The chart's node ids, one per StatefulSet ordinal from its role's minId."""
+        return BROKER_MIN_ID if self.dedicated_brokers else CONTROLLER_MIN_ID
 
     @property
     def broker_ids(self) -> tuple[int, ...]:

@@ -16,7 +16,15 @@ import pulumi
 import pulumi_kubernetes as k8s
 import pulumi_random as random
 
-from .config import ADMIN_USER, INTERNAL_USERS, PROJECT, KafkaConfig, KafkaRole
+from .config import (
+    ADMIN_USER,
+    BROKER_MIN_ID,
+    CONTROLLER_MIN_ID,
+    INTERNAL_USERS,
+    PROJECT,
+    KafkaConfig,
+    KafkaRole,
+)
 from .helm import pinned_release
 from .last_up import last_up_output
 from .mesh import Mesh, custom_resource, peer_authentication
@@ -90,12 +98,12 @@ def refuse_undrained_removals(cfg: KafkaConfig, previous_ids: list | None) -> No
 
 
 def release_broker_ids(values: Mapping[str, Any] | None) -> list[int]:
-    """The broker node ids a Kafka release's values run: dedicated brokers from broker.minId (100 in chart
-    32.4.3), else the combined nodes from controller.minId (0); one per StatefulSet ordinal."""
+    """The broker node ids a Kafka release's values run (the chart numbers them as KafkaConfig.broker_ids does)."""
     if not values:
         return []
     dedicated = bool(values["controller"]["controllerOnly"])
-    first, count = (100, values["broker"]["replicaCount"]) if dedicated else (0, values["controller"]["replicaCount"])
+    first, count = ((BROKER_MIN_ID, values["broker"]["replicaCount"]) if dedicated
+                    else (CONTROLLER_MIN_ID, values["controller"]["replicaCount"]))
     return list(range(first, first + int(count)))
 
 
@@ -382,7 +390,7 @@ class Kafka(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, depends_on=[namespace], protect=args.protect))
         # The controllers' directory ids, pinned like the cluster id: the chart would draw new ones whenever its
         # Secret is recreated, and a retried first install could then format controllers with different voter
-        # sets. Replace one only to rejoin a controller whose volume was lost (README "Lost controller volume").
+        # sets. A controller that lost its volume formats with its pinned id again (README "Lost controller volume").
         directory_ids = [random.RandomId(f"{name}-controller-{i}-directory-id", byte_length=16, opts=keep).b64_url
                          for i in range(cfg.controllers.replicas)]
         kraft = k8s.core.v1.Secret(
@@ -409,7 +417,8 @@ class Kafka(pulumi.ComponentResource):
         previous_ids = last_up_output(f"{name}-last-up", BROKER_IDS_OUTPUT, self) if args.guard_broker_removal else None
 
         def values(storage_class: str, previous: list | None) -> dict:
-            refuse_undrained_removals(cfg, previous)  # before the release could scale the brokers down
+            if args.guard_broker_removal:
+                refuse_undrained_removals(cfg, previous)  # before the release could scale the brokers down
             return kafka_values(cfg, storage_class=storage_class, monitoring_namespace=args.monitoring_namespace,
                                 strict_placement=args.strict_placement)
 

@@ -385,3 +385,17 @@ def test_prod_removes_brokers_named_as_drained():
                       last_outputs={"kafkaBrokerIds": [100, 101, 102, 103, 104]})
     assert values(stack)["broker"]["replicaCount"] == 3
     assert stack.outputs["kafkaBrokerIds"] == PROD_BROKERS
+
+
+def test_only_prod_warns_that_it_has_no_baseline_yet(caplog):
+    """Pulumi's mock engine logs warnings through Python's logging; the CLI shows them in the preview."""
+    run_stack("dev")
+    assert not [r for r in caplog.records if "last up" in r.getMessage()]
+    run_stack("prod")
+    warned = sorted(r.getMessage() for r in caplog.records if r.levelname == "WARNING" and "last up" in r.getMessage())
+    assert warned == ["no kafkaBrokerIds from this stack's last up: the broker-removal check starts with the next one",
+                      "no nodeGroupGenerations from this stack's last up: the one-zone-per-up check starts with the "
+                      "next one"]
+    caplog.clear()
+    run_stack("prod", last_outputs={"kafkaBrokerIds": [100, 101, 102], "nodeGroupGenerations": {"us-east-1a": 1}})
+    assert not [r for r in caplog.records if "last up" in r.getMessage()]
