@@ -10,6 +10,7 @@ The engine hands validators read-only Mapping/Sequence proxies, never dicts and 
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import json
 import re
@@ -228,12 +229,16 @@ CONFIG_KEYS = {"default.replication.factor": "kafka.replicationFactor", "offsets
                "kafka.minInsyncReplicas"}
 
 
+def _at_least(minimum: int, value: Any) -> bool:
+    return _int(value) >= minimum
+
+
 def kafka_prod_durability(args: ResourceValidationArgs, report: Report) -> None:
     values = kafka_values(args)
     if values is None or not STACK.prod:
         return
     for key, minimum in DURABILITY:
-        for value, source, roles in _judge(values, key, lambda v, minimum=minimum: _int(v) >= minimum):
+        for value, source, roles in _judge(values, key, functools.partial(_at_least, minimum)):
             report(f"prod Kafka needs {key} >= {minimum}, but the {_nodes(roles)} get {value!r} from {source}: "
                    f"set {CONFIG_KEYS[key]} to {minimum} or more and remove any other value. With less, losing one "
                    "broker or zone can lose acknowledged writes or stop them")
