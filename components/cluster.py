@@ -36,6 +36,17 @@ EBS_CSI_CONFIGURATION = {"controller": {"tolerations": [
     CNI_NOT_READY_TOLERATION]}}
 
 
+def refresh_rbac() -> tuple[dict, dict]:
+    """What `pulumi refresh` reads and EKS's view policy does not grant: Secrets (Helm keeps its releases
+    there), RBAC, CRDs and custom resources. Read verbs only; the group comes from the access entry."""
+    role = {"metadata": {"name": REFRESH_GROUP},
+            "rules": [{"apiGroups": ["*"], "resources": ["*"], "verbs": list(READ_VERBS)}]}
+    binding = {"metadata": {"name": REFRESH_GROUP},
+               "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": REFRESH_GROUP},
+               "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": REFRESH_GROUP}]}
+    return role, binding
+
+
 def kubeconfig(cluster_name: str, region: str, endpoint: str, ca_data: str) -> str:
     """A kubeconfig from values that never change for a cluster's life, so the Provider is never replaced."""
     user = {"exec": {"apiVersion": "client.authentication.k8s.io/v1beta1", "command": "aws",
@@ -264,16 +275,11 @@ class Cluster(pulumi.ComponentResource):
         })
 
     def _refresh_role(self, name: str) -> None:
-        """What `pulumi refresh` reads and EKS's view policy does not grant: Secrets (Helm keeps its releases
-        there), RBAC, CRDs and custom resources. Read verbs only; the group comes from the access entry."""
         opts = pulumi.ResourceOptions(parent=self, provider=self.provider)
-        role = k8s.rbac.v1.ClusterRole(
-            f"{name}-refresh", metadata={"name": REFRESH_GROUP},
-            rules=[{"apiGroups": ["*"], "resources": ["*"], "verbs": list(READ_VERBS)}], opts=opts)
-        k8s.rbac.v1.ClusterRoleBinding(
-            f"{name}-refresh", metadata={"name": REFRESH_GROUP},
-            role_ref={"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": role.metadata.name},
-            subjects=[{"apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": REFRESH_GROUP}], opts=opts)
+        role, binding = refresh_rbac()
+        k8s.rbac.v1.ClusterRole(f"{name}-refresh", metadata=role["metadata"], rules=role["rules"], opts=opts)
+        k8s.rbac.v1.ClusterRoleBinding(f"{name}-refresh", metadata=binding["metadata"], role_ref=binding["roleRef"],
+                                       subjects=binding["subjects"], opts=opts)
 
     def _role(self, name: str, trust_policy: pulumi.Input[str], aws_managed_policies: list[str] | tuple[str, ...],
               tags: dict[str, str]) -> aws.iam.Role:
