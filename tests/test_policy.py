@@ -384,3 +384,10 @@ def test_the_pack_installs_the_hook_on_the_servicer_it_serves():
     text = (ROOT / "policy" / "__main__.py").read_text()
     assert "listen_for_the_stack(engine._PolicyAnalyzerServicer)" in text
     assert text.index("listen_for_the_stack(") < text.index("PolicyPack(")
+
+
+def test_the_pack_runs_the_pulumi_policy_the_tests_exercise():
+    """The hook wraps a private class of pulumi-policy: the pack's pin and the tests' pin must be one version."""
+    def pin(path):
+        return next(line for line in (ROOT / path).read_text().splitlines() if line.startswith("pulumi-policy=="))
+    assert pin("policy/requirements.txt") == pin("requirements-dev.txt")
