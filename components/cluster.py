@@ -36,11 +36,25 @@ EBS_CSI_CONFIGURATION = {"controller": {"tolerations": [
     CNI_NOT_READY_TOLERATION]}}
 
 
+# What `pulumi refresh` reads back: every kind the stack creates, and the Secrets Helm keeps its releases in.
+# Named one by one: `*` would also grant subresources such as nodes/proxy, whose `get` reaches into pods.
+REFRESH_RESOURCES = {
+    "": ("secrets", "configmaps", "namespaces", "serviceaccounts"),
+    "batch": ("jobs",),
+    "rbac.authorization.k8s.io": ("clusterroles", "clusterrolebindings"),
+    "storage.k8s.io": ("storageclasses",),
+    "security.istio.io": ("peerauthentications", "authorizationpolicies"),
+    "networking.istio.io": ("destinationrules",),
+    "monitoring.coreos.com": ("servicemonitors", "podmonitors", "prometheusrules"),
+}
+
+
 def refresh_rbac() -> tuple[dict, dict]:
-    """What `pulumi refresh` reads and EKS's view policy does not grant: Secrets (Helm keeps its releases
-    there), RBAC, CRDs and custom resources. Read verbs only; the group comes from the access entry."""
+    """What `pulumi refresh` reads and EKS's view policy does not grant (Secrets, RBAC, custom resources).
+    Read verbs only, on resources only; the group comes from the access entry."""
     role = {"metadata": {"name": REFRESH_GROUP},
-            "rules": [{"apiGroups": ["*"], "resources": ["*"], "verbs": list(READ_VERBS)}]}
+            "rules": [{"apiGroups": [group], "resources": list(resources), "verbs": list(READ_VERBS)}
+                      for group, resources in REFRESH_RESOURCES.items()]}
     binding = {"metadata": {"name": REFRESH_GROUP},
                "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": REFRESH_GROUP},
                "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": REFRESH_GROUP}]}

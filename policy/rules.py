@@ -32,9 +32,11 @@ Report = Callable[..., None]
 PROJECT = "kafka-platform"
 HELM_RELEASE = "kubernetes:helm.sh/v3:Release"
 HELM_CHARTS = ("kubernetes:helm.sh/v3:Release", "kubernetes:helm.sh/v4:Chart", "kubernetes:helm.sh/v3:Chart")
-PEER_AUTHENTICATION = "kubernetes:security.istio.io/v1:PeerAuthentication"
-AUTHORIZATION_POLICY = "kubernetes:security.istio.io/v1:AuthorizationPolicy"
+PEER_AUTHENTICATION = ("security.istio.io", "PeerAuthentication")
+AUTHORIZATION_POLICY = ("security.istio.io", "AuthorizationPolicy")
+DESTINATION_RULE = ("networking.istio.io", "DestinationRule")
 NAMESPACE = "kubernetes:core/v1:Namespace"
+NAMESPACE_PATCH = "kubernetes:core/v1:NamespacePatch"
 EXACT_VERSION = re.compile(r"^v?\d+\.\d+\.\d+(-[0-9A-Za-z.-]+)?$")
 MESH_ROOT = "istio-system"  # Istio's root namespace: its selector-less policies apply mesh-wide
 INJECT = "sidecar.istio.io/inject"
@@ -90,14 +92,22 @@ def listen_for_the_stack(servicer_class: Any) -> None:
     servicer_class.ConfigureStack = configure_stack
 
 
-def is_kafka_release(resource_type: str, props: Mapping[str, Any]) -> bool:
-    return resource_type == HELM_RELEASE and str(props.get("chart", "")).endswith("bitnamicharts/kafka")
+def is_kind(resource_type: str, group_kind: tuple[str, str]) -> bool:
+    """Any served version of a group's kind: v1beta1 objects are as good as v1 ones to the API server."""
+    group, kind = group_kind
+    return re.fullmatch(rf"kubernetes:{re.escape(group)}/[^:]+:{kind}", resource_type) is not None
+
+
+def is_kafka_release(resource_type: str, props: Mapping[str, Any], urn: str = "") -> bool:
+    """The Kafka component's release, wherever its chart comes from (a mirror, a local path)."""
+    return resource_type == HELM_RELEASE and (KAFKA_COMPONENT in urn or "kafka" in str(props.get("chart", "")).split(
+        "/")[-1])
 
 
 def kafka_values(args: ResourceValidationArgs) -> Mapping | None:
     """The Kafka release's values; None for other resources, and while a first preview has them unknown
     (they carry the not-yet-generated cluster id); `pulumi up` checks them again once known."""
-    if not is_kafka_release(args.resource_type, args.props):
+    if not is_kafka_release(args.resource_type, args.props, args.urn):
         return None
     values = args.props.get("values")
     return values if isinstance(values, Mapping) else None
@@ -153,9 +163,10 @@ def _config_variables(env: Any) -> Iterator[tuple[str, Any]]:
             yield name[len("KAFKA_CFG_"):].lower().replace("_", "."), _mapping(var).get("value")
 
 
-def broker_config(values: Mapping) -> dict[str, dict[str, tuple[Any, str]]]:
-    """Per node role the release runs: each server.properties key with its value and the value that set it."""
-    roles: dict[str, dict[str, tuple[Any, str]]] = {}
+def broker_settings(values: Mapping) -> dict[str, list[tuple[str, Any, str]]]:
+    """Per node role the release runs: every (key, value, source) any source sets, in the chart's order.
+    Keys are trimmed as Java's Properties trims them."""
+    roles: dict[str, list[tuple[str, Any, str]]] = {}
     for role in KAFKA_ROLES:
         own = _mapping(values.get(role))
         if _int(own.get("replicaCount"), 1) == 0:
@@ -169,7 +180,7 @@ def broker_config(values: Mapping) -> dict[str, dict[str, tuple[Any, str]]]:
             ("extraEnvVars", _config_variables(values.get("extraEnvVars"))),
             (f"{role}.extraEnvVars", _config_variables(own.get("extraEnvVars"))),
         ]
-        roles[role] = {key: (value, source) for source, settings in sources for key, value in settings}
+        roles[role] = [(key.strip(), value, source) for source, settings in sources for key, value in settings]
     return roles
 
 
@@ -178,14 +189,18 @@ def _nodes(roles: list[str]) -> str:
 
 
 def _judge(values: Mapping, key: str, ok: Callable[[Any], bool]) -> Iterator[tuple[Any, str, list[str]]]:
-    """Each distinct (value, source) of `key` that fails `ok`, with the roles it reaches: reported once."""
+    """Each distinct (value, source) of `key` that fails `ok`, with the roles it reaches: reported once. Every
+    source is judged, not only the one that wins: which one wins between the file and the image's variables
+    is the image's business, and a weak value anywhere is one edit away from being the one that counts."""
     failing: dict[tuple[str, str], list[str]] = {}
     shown: dict[tuple[str, str], Any] = {}
-    for role, settings in broker_config(values).items():
-        value, source = settings.get(key, (None, "nowhere (Kafka's default applies)"))
-        if not ok(value):
-            failing.setdefault((repr(value), source), []).append(role)
-            shown[(repr(value), source)] = value
+    for role, settings in broker_settings(values).items():
+        found = [(value, source) for k, value, source in settings if k == key] or [
+            (None, "nowhere (Kafka's default applies)")]
+        for value, source in found:
+            if not ok(value):
+                failing.setdefault((repr(value), source), []).append(role)
+                shown[(repr(value), source)] = value
     for (shown_value, source), roles in failing.items():
         yield shown[(shown_value, source)], source, roles
 
@@ -258,6 +273,10 @@ def kafka_prod_config_reviewable(args: ResourceValidationArgs, report: Report) -
     values = kafka_values(args)
     if values is None or not STACK.prod:
         return
+    for key in ("valueYamlFiles", "postrender"):
+        if args.props.get(key):
+            report(f"prod Kafka's release sets {key}, which no preview or review shows: put the values in the "
+                   "program, where the policy pack reads them")
     for scope in ("", *(f"{role}." for role in KAFKA_ROLES)):
         settings = _mapping(values.get(scope[:-1])) if scope else values
         for key in HIDDEN_CONFIG:
@@ -368,7 +387,7 @@ def no_latest_image_tag(args: ResourceValidationArgs, report: Report) -> None:
 
 def _must_be_protected(args: ResourceValidationArgs) -> str | None:
     """Why this resource must carry `protect` in prod, or None."""
-    if args.resource_type in STATEFUL_TYPES or is_kafka_release(args.resource_type, args.props):
+    if args.resource_type in STATEFUL_TYPES or is_kafka_release(args.resource_type, args.props, args.urn):
         # an application user's password is meant to rotate and go with its entry; the access Job re-sets it
         return None if f"{PROJECT}:index:KafkaAccess$" in args.urn else "holds data or the keys to it"
     if args.resource_type == NAMESPACE and KAFKA_COMPONENT in args.urn:
@@ -389,11 +408,16 @@ def protect_prod_stateful(args: ResourceValidationArgs, report: Report) -> None:
 
 
 def namespace_injection(args: ResourceValidationArgs, report: Report) -> None:
-    if args.resource_type != NAMESPACE:
+    if args.resource_type not in (NAMESPACE, NAMESPACE_PATCH):
         return
     metadata = _mapping(args.props.get("metadata"))
     name, labels = metadata.get("name"), _mapping(metadata.get("labels"))
-    if name != MESH_ROOT and labels.get("istio-injection") != "enabled":
+    if args.resource_type == NAMESPACE_PATCH and "istio-injection" not in labels and "istio.io/rev" not in labels:
+        return  # a patch that leaves injection alone
+    if "istio.io/rev" in labels:  # a revision label wins over istio-injection: one this stack never installs
+        report(f"namespace {name!r} sets istio.io/rev={labels['istio.io/rev']!r}: remove it; this stack injects "
+               "through istio-injection: enabled and installs no revision")
+    elif name != MESH_ROOT and labels.get("istio-injection") != "enabled":
         report(f"namespace {name!r} has istio-injection={labels.get('istio-injection')!r}: every namespace this "
                "stack creates, but istio-system, must keep istio-injection: enabled, or its pods run without "
                "mTLS and without the mesh's authorization")
@@ -401,12 +425,13 @@ def namespace_injection(args: ResourceValidationArgs, report: Report) -> None:
 
 def _opt_outs(value: Any) -> Iterator[str]:
     for path, key, child in _walk(value):
-        if key == INJECT and str(child).lower() != "true":
+        # no sidecar at all, or a sidecar that lets some inbound ports past it in plaintext
+        if (key == INJECT and str(child).lower() != "true") or key.startswith("traffic.sidecar.istio.io/exclude"):
             yield path
 
 
 def kafka_pods_meshed(args: ResourceValidationArgs, report: Report) -> None:
-    if is_kafka_release(args.resource_type, args.props):
+    if is_kafka_release(args.resource_type, args.props, args.urn):
         found = list(_opt_outs(args.props.get("values")))
     elif args.resource_type.startswith("kubernetes:") and args.resource_type != HELM_RELEASE and \
             _mapping(args.props.get("metadata")).get("namespace") == STACK.kafka_namespace:
@@ -414,8 +439,8 @@ def kafka_pods_meshed(args: ResourceValidationArgs, report: Report) -> None:
     else:
         return
     for path in found:
-        report(f"{path} opts Kafka's pods out of the mesh: remove it. Without a sidecar, Kafka's ports, its "
-               "unauthenticated JMX included, take plaintext from anyone")
+        report(f"{path} opts Kafka's pods out of the mesh: remove it. Without a sidecar (or past it), Kafka's "
+               "ports, its unauthenticated JMX included, take plaintext from anyone")
 
 
 def _allows_anyone(rule: Mapping) -> str | None:
@@ -427,13 +452,13 @@ def _allows_anyone(rule: Mapping) -> str | None:
                                          "remoteIpBlocks") if source.get(k)]
         if not named:
             return "has a source that names no one"
-        if any("*" in _list(n) for n in named):
-            return "has a source of '*'"
+        if any("*" in str(v) or str(v).endswith("/0") for n in named for v in _list(n)):
+            return "has a source with a wildcard or a /0 block"
     return None
 
 
 def authorization_rules_name_a_source(args: ResourceValidationArgs, report: Report) -> None:
-    if args.resource_type != AUTHORIZATION_POLICY:
+    if not is_kind(args.resource_type, AUTHORIZATION_POLICY):
         return
     spec = _mapping(args.props.get("spec"))
     if spec.get("action", "ALLOW") != "ALLOW":
@@ -446,7 +471,7 @@ def authorization_rules_name_a_source(args: ResourceValidationArgs, report: Repo
 
 
 def destination_rule_keeps_mtls(args: ResourceValidationArgs, report: Report) -> None:
-    if args.resource_type != "kubernetes:networking.istio.io/v1:DestinationRule":
+    if not is_kind(args.resource_type, DESTINATION_RULE):
         return
     for path, key, child in _walk(args.props.get("spec")):
         if key == "mode" and path.endswith("tls.mode") and child == "DISABLE":
@@ -487,7 +512,7 @@ def prod_images_mirrored(args: ResourceValidationArgs, report: Report) -> None:
 
 
 def destination_rule_host_is_a_service(args: ResourceValidationArgs, report: Report) -> None:
-    if args.resource_type != "kubernetes:networking.istio.io/v1:DestinationRule":
+    if not is_kind(args.resource_type, DESTINATION_RULE):
         return
     host = str(_mapping(args.props.get("spec")).get("host", ""))
     if host.startswith("*.") and "headless" in host:
@@ -505,7 +530,7 @@ def stack_environment_known(args: StackValidationArgs, report: Report) -> None:
 
 
 def mesh_strict_mtls(args: StackValidationArgs, report: Report) -> None:
-    policies = [r for r in args.resources if r.resource_type == PEER_AUTHENTICATION]
+    policies = [r for r in args.resources if is_kind(r.resource_type, PEER_AUTHENTICATION)]
     if not args.resources:
         return
     mesh_wide = [p for p in policies if _mapping(p.props.get("metadata")).get("namespace") == MESH_ROOT
@@ -529,8 +554,9 @@ def mesh_allow_nothing(args: StackValidationArgs, report: Report) -> None:
         return
     for r in args.resources:
         spec = _mapping(r.props.get("spec"))
-        if r.resource_type == AUTHORIZATION_POLICY and _mapping(r.props.get("metadata")).get("namespace") == \
-                MESH_ROOT and not spec.get("selector") and not spec.get("rules") and \
+        if is_kind(r.resource_type, AUTHORIZATION_POLICY) and _mapping(r.props.get("metadata")).get(
+                "namespace") == MESH_ROOT and not any(spec.get(k) for k in ("selector", "targetRef", "targetRefs",
+                                                                             "rules")) and \
                 spec.get("action", "ALLOW") == "ALLOW":
             return
     report("no mesh-wide allow-nothing AuthorizationPolicy in istio-system (an ALLOW policy with no selector and "

@@ -57,9 +57,22 @@ def test_edit_is_eks_edit_policy_at_cluster_scope():
     assert "cluster-refresh" not in {r.name for r in stack}  # no `refresh` role left: no read-everything role
 
 
-def test_refresh_reads_everything_and_writes_nothing(prod):
+def plural(kind: str) -> str:
+    lower = kind.lower()
+    return lower[:-1] + "ies" if lower.endswith("y") else lower + ("es" if lower.endswith("s") else "s")
+
+
+def test_refresh_reads_every_kind_the_stack_creates_and_nothing_else(prod, dev):
     role = prod.one("kubernetes:rbac.authorization.k8s.io/v1:ClusterRole", "cluster-refresh")
-    assert role.inputs["rules"] == [{"apiGroups": ["*"], "resources": ["*"], "verbs": ["get", "list", "watch"]}]
+    granted = {(g, r) for rule in role.inputs["rules"] for g in rule["apiGroups"] for r in rule["resources"]}
+    assert all(rule["verbs"] == ["get", "list", "watch"] for rule in role.inputs["rules"])
+    assert not any("*" in g or "*" in r or "/" in r for g, r in granted)  # no wildcard, no subresource
+    types = {r.type for stack in (prod, dev) for r in stack
+             if r.type.startswith("kubernetes:") and "helm.sh" not in r.type and "apiextensions" not in r.type}
+    groups = {t: t.split(":")[1].rsplit("/", 1)[0] for t in types}  # kubernetes:<group>/<version>:<Kind>
+    created = {("" if groups[t] == "core" else groups[t], plural(t.rsplit(":", 1)[1])) for t in types}
+    assert created <= granted, created - granted
+    assert ("", "secrets") in granted  # Helm's releases: a refresh of a Release lists them
     binding = prod.one("kubernetes:rbac.authorization.k8s.io/v1:ClusterRoleBinding", "cluster-refresh")
     assert binding.inputs["subjects"] == [{"apiGroup": "rbac.authorization.k8s.io", "kind": "Group",
                                            "name": "kafka-platform:refresh"}]

@@ -241,7 +241,25 @@ def first_rule(change):
      "authorization-rules-name-a-source: AuthorizationPolicy 'kafka' rules[0] has a source that names no one"),
     ("kafka-authorizationpolicy-kafka", first_rule(lambda rule: rule.__setitem__("from", [{"source": {
         "namespaces": ["*"]}}])),
-     "authorization-rules-name-a-source: AuthorizationPolicy 'kafka' rules[0] has a source of '*'"),
+     "authorization-rules-name-a-source: AuthorizationPolicy 'kafka' rules[0] has a source with a wildcard or a /0 "
+     "block"),
+    ("kafka-authorizationpolicy-kafka", first_rule(lambda rule: rule.__setitem__("from", [{"source": {
+        "principals": ["cluster.local/ns/*"]}}])),
+     "authorization-rules-name-a-source: AuthorizationPolicy 'kafka' rules[0] has a source with a wildcard"),
+    ("kafka-authorizationpolicy-kafka", first_rule(lambda rule: rule.__setitem__("from", [{"source": {
+        "ipBlocks": ["0.0.0.0/0"]}}])),
+     "authorization-rules-name-a-source: AuthorizationPolicy 'kafka' rules[0] has a source with a wildcard or a /0"),
+    ("kafka-release", set_value("broker.podAnnotations", {"traffic.sidecar.istio.io/excludeInboundPorts": "5555"}),
+     "kafka-pods-meshed: broker.podAnnotations.traffic.sidecar.istio.io/excludeInboundPorts opts Kafka's pods out"),
+    ("kafka-namespace", lambda r: r.inputs["metadata"]["labels"].__setitem__("istio.io/rev", "canary"),
+     "namespace-injection: namespace 'kafka' sets istio.io/rev='canary': remove it"),
+    ("kafka-release", lambda r: r.inputs.__setitem__("valueYamlFiles", ["hidden.yaml"]),
+     "kafka-prod-config-reviewable: prod Kafka's release sets valueYamlFiles"),
+    ("kafka-release", lambda r: r.inputs.__setitem__("postrender", "./patch.sh"),
+     "kafka-prod-config-reviewable: prod Kafka's release sets postrender"),
+    ("kafka-release", lambda r: (r.inputs.__setitem__("chart", "oci://mirror.example/charts/kafka-mirrored"),
+                                 r.inputs["values"]["overrideConfiguration"].__setitem__("min.insync.replicas", "1")),
+     "kafka-prod-durability: prod Kafka needs min.insync.replicas >= 2"),
     ("kafka-destinationrule-kafka", lambda r: r.inputs["spec"]["trafficPolicy"]["tls"].__setitem__("mode", "DISABLE"),
      "destination-rule-keeps-mtls: DestinationRule spec.trafficPolicy.tls.mode: DISABLE sends plaintext where the "
      "mesh requires mTLS: use ISTIO_MUTUAL"),
@@ -323,12 +341,20 @@ def test_dev_reads_secret_config_too(dev):
                      "acknowledged"]  # dev runs combined nodes: controllers only
 
 
-def test_a_whole_config_replaces_the_generated_one_but_the_overrides_still_win(prod):
+def test_a_weak_value_is_reported_in_any_source_even_one_an_override_outranks(prod):
     replaced = set_value("broker.config", {"min.insync.replicas": "1", "process.roles": "broker"})
-    assert new_violations(prod, "kafka-release", replaced) == []  # overrideConfiguration sets 2 on top
-    roles = rules.broker_config(mutated(prod, "kafka-release", replaced).named("kafka-release").inputs["values"])
-    assert roles["broker"]["min.insync.replicas"] == ("2", "overrideConfiguration")
-    assert roles["broker"]["process.roles"] == ("broker", "broker.config")
+    assert new_violations(prod, "kafka-release", replaced) == [
+        "kafka-prod-durability: prod Kafka needs min.insync.replicas >= 2, but the broker nodes get '1' from "
+        "broker.config: set kafka.minInsyncReplicas to 2 or more and remove any other value. With less, losing "
+        "one broker or zone can lose acknowledged writes or stop them"]
+    roles = rules.broker_settings(mutated(prod, "kafka-release", replaced).named("kafka-release").inputs["values"])
+    assert ("min.insync.replicas", "2", "overrideConfiguration") in roles["broker"]
+    assert ("process.roles", "broker", "broker.config") in roles["broker"]
+
+
+def test_keys_are_trimmed_as_java_trims_them(prod):
+    found = new_violations(prod, "kafka-release", set_override("min.insync.replicas ", "1", where="broker"))
+    assert len(found) == 1 and "broker nodes get '1' from broker.overrideConfiguration" in found[0]
 
 
 def test_the_verification_may_run_its_unmeshed_pod_outside_kafkas_namespace(prod):
@@ -346,6 +372,33 @@ def test_missing_mesh_wide_policies_are_reported(dev):
         "default",
         "mesh-allow-nothing: no mesh-wide allow-nothing AuthorizationPolicy in istio-system (an ALLOW policy with no "
         "selector and no rules): without it, a workload with no policy of its own accepts every caller"]
+
+
+def test_older_istio_api_versions_are_judged_too(prod):
+    def v1beta1(r):
+        r.type = r.type.replace("/v1:", "/v1beta1:")
+        r.inputs["spec"]["trafficPolicy"]["tls"]["mode"] = "DISABLE"
+    found = new_violations(prod, "kafka-destinationrule-kafka", v1beta1)
+    assert len(found) == 1 and found[0].startswith("destination-rule-keeps-mtls:")
+
+
+def test_a_namespace_patch_cannot_turn_injection_off(prod):
+    patch = Resource(type="kubernetes:core/v1:NamespacePatch", name="p", urn="urn:pulumi:prod::p::t::p",
+                     inputs={"metadata": {"name": "kafka", "labels": {"istio-injection": "disabled"}}})
+    harmless = Resource(type="kubernetes:core/v1:NamespacePatch", name="q", urn="urn:pulumi:prod::p::t::q",
+                        inputs={"metadata": {"name": "kafka", "annotations": {"owner": "me"}}})
+    stack = copy.deepcopy(prod)
+    stack.extend([patch, harmless])
+    added = [v for v in violations(stack) if v not in violations(prod)]
+    assert added == ["namespace-injection: namespace 'kafka' has istio-injection='disabled': every namespace this "
+                     "stack creates, but istio-system, must keep istio-injection: enabled, or its pods run without "
+                     "mTLS and without the mesh's authorization"]
+
+
+def test_an_allow_nothing_aimed_at_one_workload_is_not_mesh_wide(prod):
+    found = new_violations(prod, "mesh-allow-nothing", lambda r: r.inputs["spec"].__setitem__(
+        "targetRefs", [{"kind": "Service", "name": "x"}]))
+    assert [v.split(":")[0] for v in found] == ["mesh-allow-nothing"]
 
 
 def test_an_allow_nothing_that_allows_everything_is_reported_as_both(prod):
