@@ -33,7 +33,7 @@ cluster = Cluster("cluster", ClusterArgs(
 
 on_cluster = pulumi.ResourceOptions(providers={"kubernetes": cluster.provider})
 mesh = Mesh("mesh", MeshArgs(config=config.mesh, cluster_ready=cluster.ready,
-                             platform_namespaces=config.kafka.platform_namespaces), on_cluster)
+                             platform_namespaces=config.kafka.platform_namespaces, protect=config.protect), on_cluster)
 kafka = Kafka("kafka", KafkaArgs(
     config=config.kafka,
     mesh=mesh,

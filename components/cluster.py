@@ -36,6 +36,31 @@ EBS_CSI_CONFIGURATION = {"controller": {"tolerations": [
     CNI_NOT_READY_TOLERATION]}}
 
 
+# What `pulumi refresh` reads back: every kind the stack creates, and the Secrets Helm keeps its releases in.
+# Named one by one: `*` would also grant subresources such as nodes/proxy, whose `get` reaches into pods.
+REFRESH_RESOURCES = {
+    "": ("secrets", "configmaps", "namespaces", "serviceaccounts"),
+    "batch": ("jobs",),
+    "rbac.authorization.k8s.io": ("clusterroles", "clusterrolebindings"),
+    "storage.k8s.io": ("storageclasses",),
+    "security.istio.io": ("peerauthentications", "authorizationpolicies"),
+    "networking.istio.io": ("destinationrules",),
+    "monitoring.coreos.com": ("servicemonitors", "podmonitors", "prometheusrules"),
+}
+
+
+def refresh_rbac() -> tuple[dict, dict]:
+    """What `pulumi refresh` reads and EKS's view policy does not grant (Secrets, RBAC, custom resources).
+    Read verbs only, on resources only; the group comes from the access entry."""
+    role = {"metadata": {"name": REFRESH_GROUP},
+            "rules": [{"apiGroups": [group], "resources": list(resources), "verbs": list(READ_VERBS)}
+                      for group, resources in REFRESH_RESOURCES.items()]}
+    binding = {"metadata": {"name": REFRESH_GROUP},
+               "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": REFRESH_GROUP},
+               "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": REFRESH_GROUP}]}
+    return role, binding
+
+
 def kubeconfig(cluster_name: str, region: str, endpoint: str, ca_data: str) -> str:
     """A kubeconfig from values that never change for a cluster's life, so the Provider is never replaced."""
     user = {"exec": {"apiVersion": "client.authentication.k8s.io/v1beta1", "command": "aws",
@@ -58,6 +83,11 @@ def node_group_name(name: str, zone: str, generation: int) -> str:
 # group's nodes whatever the PDBs say: every broker would go at once. They apply when a zone's generation is
 # bumped instead: a new group with the new settings, created before the old one is drained and deleted.
 REPLACING_FIELDS = ["instanceTypes", "capacityType"]
+# cluster.access levels: EKS access policies (the map key keeps existing associations in place)
+ACCESS_POLICIES = {"admin": ("cluster-admin", "AmazonEKSClusterAdminPolicy"), "edit": ("edit", "AmazonEKSEditPolicy"),
+                   "view": ("view", "AmazonEKSViewPolicy")}
+REFRESH_GROUP = "kafka-platform:refresh"  # the `refresh` level: a Kubernetes group bound to read-only verbs
+READ_VERBS = ("get", "list", "watch")
 GENERATIONS_OUTPUT = "nodeGroupGenerations"  # the stack output the next `up` compares its generations with
 
 
@@ -143,17 +173,19 @@ class Cluster(pulumi.ComponentResource):
             tags=tags, opts=stateful)
 
         # Only the identity that creates the cluster is admin by default: every other deployer (CI, people)
-        # needs an access entry, or its next `pulumi up` is Unauthorized.
+        # needs an access entry, or its next `pulumi up` is Unauthorized. Each role gets only its level.
         access_entries = {}
-        if c.admin_role_names:
+        if c.access:
             identity = aws.get_caller_identity_output()
-        for role_name in c.admin_role_names:
-            access_entries[role_name] = eks.AccessEntryArgs(
-                principal_arn=pulumi.Output.concat("arn:", self._partition, ":iam::", identity.account_id,
-                                                   ":role/", role_name),
-                access_policies={"cluster-admin": eks.AccessPolicyAssociationArgs(
-                    policy_arn=pulumi.Output.concat(
-                        "arn:", self._partition, ":eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy"),
+        for role_name, level in c.access.items():
+            arn = pulumi.Output.concat("arn:", self._partition, ":iam::", identity.account_id, ":role/", role_name)
+            if level == "refresh":  # no EKS policy reads Secrets or custom resources: our own ClusterRole does
+                access_entries[role_name] = eks.AccessEntryArgs(principal_arn=arn, kubernetes_groups=[REFRESH_GROUP])
+                continue
+            key, policy = ACCESS_POLICIES[level]
+            access_entries[role_name] = eks.AccessEntryArgs(principal_arn=arn, access_policies={
+                key: eks.AccessPolicyAssociationArgs(
+                    policy_arn=pulumi.Output.concat("arn:", self._partition, ":eks::aws:cluster-access-policy/", policy),
                     access_scope=aws.eks.AccessPolicyAssociationAccessScopeArgs(type="cluster"))})
 
         cluster = eks.Cluster(
@@ -247,12 +279,21 @@ class Cluster(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, provider=self.provider, depends_on=[ebs_csi]))
         self.storage_class_name = storage_class.metadata.name
         self.ready = storage_class  # it waits for the EBS CSI add-on, which waits for every node group
+        if "refresh" in c.access.values():
+            self._refresh_role(name)
 
         self.register_outputs({
             "cluster_name": self.cluster_name, "oidc_provider_arn": self.oidc_provider_arn,
             "oidc_issuer": self.oidc_issuer, "storage_class_name": self.storage_class_name,
             "node_security_group_id": self.node_security_group_id,
         })
+
+    def _refresh_role(self, name: str) -> None:
+        opts = pulumi.ResourceOptions(parent=self, provider=self.provider)
+        role, binding = refresh_rbac()
+        k8s.rbac.v1.ClusterRole(f"{name}-refresh", metadata=role["metadata"], rules=role["rules"], opts=opts)
+        k8s.rbac.v1.ClusterRoleBinding(f"{name}-refresh", metadata=binding["metadata"], role_ref=binding["roleRef"],
+                                       subjects=binding["subjects"], opts=opts)
 
     def _role(self, name: str, trust_policy: pulumi.Input[str], aws_managed_policies: list[str] | tuple[str, ...],
               tags: dict[str, str]) -> aws.iam.Role:

@@ -54,6 +54,7 @@ CONTROLLER_MIN_ID, BROKER_MIN_ID = 0, 100
 ENVIRONMENTS = ("dev", "prod")
 MAX_AVAILABILITY_ZONES = 4  # the VPC is carved into 8 equal blocks: 4 private + 4 public
 LogType = Literal["api", "audit", "authenticator", "controllerManager", "scheduler"]
+AccessLevel = Literal["admin", "edit", "view", "refresh"]
 CLUSTER_LOG_TYPES: tuple[LogType, ...] = ("api", "audit", "authenticator", "controllerManager", "scheduler")
 CLOUDWATCH_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192,
                              2557, 2922, 3288, 3653)
@@ -248,10 +249,13 @@ class ClusterConfig(Model):
     public_access_cidrs: tuple[Annotated[str, _check(_is_cidr, "must be IPv4 CIDRs such as 203.0.113.0/24")],
                                ...] = Field(
         (), description="who may reach a public endpoint; required when public; prod never the whole internet")
-    admin_role_names: tuple[Annotated[str, _check(lambda v: re.fullmatch(r"[\w+=,.@-]{1,64}", v) is not None,
-                                                  "must be IAM role names (not ARNs), e.g. KafkaPlatformAdmin")],
-                            ...] = Field(
-        (), description="IAM role *names* that get cluster-admin besides the creator; ARNs are built at run time")
+    access: dict[Annotated[str, _check(lambda v: re.fullmatch(r"[\w+=,.@-]{1,64}", v) is not None,
+                                       "must be IAM role names (not ARNs), e.g. KafkaPlatformAdmin")],
+                 AccessLevel] = Field(
+        default_factory=dict,
+        description="IAM role *name* → `admin` (cluster-admin: deployers, break-glass), `edit`, `view` (EKS's "
+                    "access policies) or `refresh` (reads every object, Secrets included: drift checks); the "
+                    "cluster's creator is admin anyway")
     log_types: tuple[LogType, ...] = Field(
         CLUSTER_LOG_TYPES, description="control-plane logs to CloudWatch; prod keeps `audit`")
     log_retention_days: int = Field(90, description="a CloudWatch retention value: "
@@ -631,7 +635,12 @@ class PlatformConfig(Model):
 LOADER_FIELDS = ("stack", "region")  # PlatformConfig fields the stack file may not set
 _USERS_NOW = ("is replaced by kafka.users: one entry per client names its namespace, service account and topic "
               "grants (README \"Connecting a client\")")
-RETIRED_KAFKA_KEYS = {"clientUsers": _USERS_NOW, "clientNamespaces": _USERS_NOW, "clientServiceAccounts": _USERS_NOW}
+RETIRED_KEYS = {
+    ("kafka", "clientUsers"): _USERS_NOW, ("kafka", "clientNamespaces"): _USERS_NOW,
+    ("kafka", "clientServiceAccounts"): _USERS_NOW,
+    ("cluster", "adminRoleNames"): "is replaced by cluster.access, which names each role's access: "
+                                   "{KafkaPlatformAdmin: admin} grants what adminRoleNames did",
+}
 
 
 # --------------------------------------------------------------------------- semantic rules
@@ -714,7 +723,7 @@ def _cluster(p: Context, cluster: ClusterConfig) -> Iterator[Problem]:
         yield Problem("cluster.publicAccessCidrs", c.public_access_cidrs,
                       "prod must not open the API endpoint to the whole internet (together these CIDRs cover "
                       "0.0.0.0/0)")
-    for key, values in (("publicAccessCidrs", c.public_access_cidrs), ("adminRoleNames", c.admin_role_names),
+    for key, values in (("publicAccessCidrs", c.public_access_cidrs),
                         ("logTypes", c.log_types), ("fargateNamespaces", c.fargate_namespaces)):
         if not _unique(values):
             yield Problem(f"cluster.{key}", values, "must not repeat an entry")
@@ -1169,12 +1178,10 @@ def parse_config(raw: dict[str, Any], *, stack: str, region: str | None,
     for name in LOADER_FIELDS:
         if name in raw:
             problems.append(f"{PROJECT}:{name} = {_show(raw.pop(name))}: unknown key; the {name} comes from Pulumi")
-    kafka_raw = raw.get("kafka")
-    if isinstance(kafka_raw, dict):
-        retired = [key for key in RETIRED_KAFKA_KEYS if key in kafka_raw]
-        for key in retired:
-            problems.append(f"{PROJECT}:kafka.{key} = {_show(kafka_raw[key])}: {RETIRED_KAFKA_KEYS[key]}")
-        raw["kafka"] = {k: v for k, v in kafka_raw.items() if k not in retired}
+    for (section, key), instead in RETIRED_KEYS.items():
+        if isinstance(raw.get(section), dict) and key in raw[section]:
+            problems.append(f"{PROJECT}:{section}.{key} = {_show(raw[section][key])}: {instead}")
+            raw[section] = {k: v for k, v in raw[section].items() if k != key}
     config: PlatformConfig | None = None
     failed: set[str] = set()
     try:

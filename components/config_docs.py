@@ -51,7 +51,10 @@ def _type_name(annotation: Any) -> str:
         inner = _type_name(args[0]) if args else "string"
         return f"list of {inner}s" if not inner.startswith("one of") else "list, each " + inner
     if origin is dict:
-        return f"map of {_type_name(args[1])}s" if args else "map of strings"
+        if not args:
+            return "map of strings"
+        inner = _type_name(args[1])
+        return f"map of {inner}s" if not inner.startswith("one of") else "map, each value " + inner
     return {str: "string", int: "integer", bool: "boolean"}.get(annotation, getattr(annotation, "__name__", "?"))
 
 

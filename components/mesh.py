@@ -94,6 +94,7 @@ class MeshArgs:
     config: MeshConfig
     cluster_ready: pulumi.Resource  # istiod cannot schedule before the nodes exist
     platform_namespaces: tuple[str, ...] = ()  # meshed namespaces of the platform's own clients (verification, KMinion)
+    protect: bool = False  # istio-base owns the CRDs: uninstalling it deletes every mesh policy with them
 
 
 class Mesh(pulumi.ComponentResource):
@@ -110,7 +111,8 @@ class Mesh(pulumi.ComponentResource):
 
         system = k8s.core.v1.Namespace(f"{name}-{ROOT_NAMESPACE}", metadata={"name": ROOT_NAMESPACE},
                                        opts=pulumi.ResourceOptions(parent=self, depends_on=[args.cluster_ready]))
-        base = self._release(name, ISTIO_BASE, "istio-base", {"defaultRevision": "default"}, [system])
+        base = self._release(name, ISTIO_BASE, "istio-base", {"defaultRevision": "default"}, [system],
+                             protect=args.protect)
         cni = self._release(name, ISTIO_CNI, "istio-cni", cni_values(cfg), [base])
         # istiod after cni: with cni.enabled, injected pods fail their istio-validation check until the agent runs
         istiod = self._release(name, ISTIOD, "istiod", istiod_values(cfg), [cni])
@@ -131,10 +133,10 @@ class Mesh(pulumi.ComponentResource):
         self.register_outputs({"istio_version": self.istio_version, "root_namespace": self.root_namespace})
 
     def _release(self, name: str, chart: ChartRef, release: str, values: dict,
-                 depends_on: list[pulumi.Resource]) -> k8s.helm.v3.Release:
+                 depends_on: list[pulumi.Resource], protect: bool = False) -> k8s.helm.v3.Release:
         return pinned_release(f"{name}-{release}", ChartRef(chart.chart, self.istio_version), release=release,
                               namespace=ROOT_NAMESPACE, values=values,
-                              opts=pulumi.ResourceOptions(parent=self, depends_on=depends_on))
+                              opts=pulumi.ResourceOptions(parent=self, depends_on=depends_on, protect=protect))
 
     def namespace(self, resource_name: str, namespace: str, parent: pulumi.Resource,
                   protect: bool = False, retain_on_delete: bool = False) -> k8s.core.v1.Namespace:

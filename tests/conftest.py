@@ -61,6 +61,8 @@ class Stack(list):
 
     outputs: dict[str, Any]
     secret_outputs: set[str]
+    name: str  # the stack's name
+    config: dict[str, str]  # its config as the engine holds it: full keys, objects as JSON text
 
     def of_type(self, type_: str) -> list[Resource]:
         return [r for r in self if r.type == type_]
@@ -211,8 +213,9 @@ def _run(stack: str, config: dict[str, Any], program: Callable[[], Any], secrets
     pulumi_settings.ROOT.set(None)  # a fresh root Stack for every run
     pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor,
                              organization="organization")  # what a self-managed backend reports
-    pulumi.runtime.set_all_config({k: v if isinstance(v, str) else json.dumps(v) for k, v in config.items()},
-                                  secret_keys=[_full_key(k) for k in secrets])
+    engine_config = {k: v if isinstance(v, str) else json.dumps(v) for k, v in config.items()}
+    pulumi.runtime.set_all_config(engine_config, secret_keys=[_full_key(k) for k in secrets])
+    monitor.registered.name, monitor.registered.config = stack, engine_config
     try:
         _sync_await(run_pulumi_func(program))
     except BaseException as failed:
@@ -244,11 +247,11 @@ def _full_key(key: str) -> str:
 
 
 def run_stack(stack: str, overrides: dict[str, Any] | None = None, secrets: tuple[str, ...] = (),
-              last_outputs: dict[str, Any] | None = None) -> Stack:
+              last_outputs: dict[str, Any] | None = None, name: str | None = None) -> Stack:
     """Run the real __main__.py against Pulumi.<stack>.yaml (plus overrides) under mocks.
 
     `secrets` names top-level keys to treat as set with `pulumi config set --secret`; `last_outputs` are the
-    outputs of the stack's previous up (none: a first up)."""
+    outputs of the stack's previous up (none: a first up); `name` runs it as a stack of another name."""
     def program():
         runpy.run_path(str(ROOT / "__main__.py"), run_name="__main__")
         root = pulumi_settings.get_root_resource()  # set_mocks finished it before the program exported anything
@@ -257,7 +260,7 @@ def run_stack(stack: str, overrides: dict[str, Any] | None = None, secrets: tupl
     config = _apply_overrides(stack_config(stack), overrides or {})
     LAST_OUTPUTS.clear()
     LAST_OUTPUTS.update(last_outputs or {})
-    return _run(stack, config, program, secrets)
+    return _run(name or stack, config, program, secrets)
 
 
 def run_program(program: Callable[[], Any], stack: str = "dev", overrides: dict[str, Any] | None = None,

@@ -36,12 +36,47 @@ def test_prod_admin_role_gets_cluster_admin_without_an_account_id_in_config(prod
     assert policy["policyArn"].endswith("/AmazonEKSClusterAdminPolicy") and policy["accessScope"] == {"type": "cluster"}
 
 
-def test_every_listed_role_gets_an_access_entry():
-    stack = run_stack("prod", {"cluster.adminRoleNames": ["KafkaPlatformAdmin", "KafkaPlatformDeploy"]})
-    entries = stack.one(CLUSTER).inputs["accessEntries"]
+def test_each_role_gets_only_its_level(prod):
+    entries = prod.one(CLUSTER).inputs["accessEntries"]
     assert {name: e["principalArn"] for name, e in entries.items()} == {
-        "KafkaPlatformAdmin": "arn:aws:iam::000000000000:role/KafkaPlatformAdmin",
-        "KafkaPlatformDeploy": "arn:aws:iam::000000000000:role/KafkaPlatformDeploy"}
+        role: f"arn:aws:iam::000000000000:role/{role}"
+        for role in ("KafkaPlatformAdmin", "KafkaPlatformProdPreview", "KafkaPlatformProdReader")}
+    granted = {name: [p["policyArn"].rsplit("/", 1)[1] for p in e.get("accessPolicies", {}).values()]
+               for name, e in entries.items()}
+    assert granted == {"KafkaPlatformAdmin": ["AmazonEKSClusterAdminPolicy"],
+                       "KafkaPlatformProdPreview": ["AmazonEKSViewPolicy"], "KafkaPlatformProdReader": []}
+    assert entries["KafkaPlatformProdReader"]["kubernetesGroups"] == ["kafka-platform:refresh"]
+    assert "kubernetesGroups" not in entries["KafkaPlatformProdPreview"]
+
+
+def test_edit_is_eks_edit_policy_at_cluster_scope():
+    stack = run_stack("prod", {"cluster.access": {"Operators": "edit"}})
+    (policy,) = stack.one(CLUSTER).inputs["accessEntries"]["Operators"]["accessPolicies"].values()
+    assert policy == {"policyArn": "arn:aws:eks::aws:cluster-access-policy/AmazonEKSEditPolicy",
+                      "accessScope": {"type": "cluster"}}
+    assert "cluster-refresh" not in {r.name for r in stack}  # no `refresh` role left: no read-everything role
+
+
+def plural(kind: str) -> str:
+    lower = kind.lower()
+    return lower[:-1] + "ies" if lower.endswith("y") else lower + ("es" if lower.endswith("s") else "s")
+
+
+def test_refresh_reads_every_kind_the_stack_creates_and_nothing_else(prod, dev):
+    role = prod.one("kubernetes:rbac.authorization.k8s.io/v1:ClusterRole", "cluster-refresh")
+    granted = {(g, r) for rule in role.inputs["rules"] for g in rule["apiGroups"] for r in rule["resources"]}
+    assert all(rule["verbs"] == ["get", "list", "watch"] for rule in role.inputs["rules"])
+    assert not any("*" in g or "*" in r or "/" in r for g, r in granted)  # no wildcard, no subresource
+    types = {r.type for stack in (prod, dev) for r in stack
+             if r.type.startswith("kubernetes:") and "helm.sh" not in r.type and "apiextensions" not in r.type}
+    groups = {t: t.split(":")[1].rsplit("/", 1)[0] for t in types}  # kubernetes:<group>/<version>:<Kind>
+    created = {("" if groups[t] == "core" else groups[t], plural(t.rsplit(":", 1)[1])) for t in types}
+    assert created <= granted, created - granted
+    assert ("", "secrets") in granted  # Helm's releases: a refresh of a Release lists them
+    binding = prod.one("kubernetes:rbac.authorization.k8s.io/v1:ClusterRoleBinding", "cluster-refresh")
+    assert binding.inputs["subjects"] == [{"apiGroup": "rbac.authorization.k8s.io", "kind": "Group",
+                                           "name": "kafka-platform:refresh"}]
+    assert binding.inputs["roleRef"]["name"] == role.inputs["metadata"]["name"]
 
 
 def test_coredns_is_our_add_on_and_waits_for_the_nodes(prod):
@@ -55,9 +90,9 @@ def test_node_groups_follow_the_cluster_version(prod):
     assert {g.inputs["version"] for g in prod.of_type(NODE_GROUP)} == {"1.35"}
 
 
-def test_dev_has_no_admin_entry_and_is_not_protected(dev):
+def test_dev_lets_only_its_preview_role_in_and_is_not_protected(dev):
     c = dev.one(CLUSTER)
-    assert "accessEntries" not in c.inputs
+    assert list(c.inputs["accessEntries"]) == ["KafkaPlatformDevPreview"]
     assert not c.protect and c.inputs["deletionProtection"] is False
     assert not any(r.protect for r in dev)
 

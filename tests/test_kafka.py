@@ -177,9 +177,9 @@ def test_prod_brokers_get_their_rack_from_the_zone_label_not_instance_metadata(p
 
 
 def test_only_kafkas_service_account_may_read_nodes_for_the_rack_lookup(prod):
-    role = prod.one("kubernetes:rbac.authorization.k8s.io/v1:ClusterRole")
+    role = prod.one("kubernetes:rbac.authorization.k8s.io/v1:ClusterRole", "kafka-node-reader")
     assert role.inputs["rules"] == [{"apiGroups": [""], "resources": ["nodes"], "verbs": ["get"]}]
-    binding = prod.one("kubernetes:rbac.authorization.k8s.io/v1:ClusterRoleBinding")
+    binding = prod.one("kubernetes:rbac.authorization.k8s.io/v1:ClusterRoleBinding", "kafka-node-reader")
     assert binding.inputs["subjects"] == [{"kind": "ServiceAccount", "name": "kafka", "namespace": "kafka"}]
     assert binding.inputs["roleRef"]["name"] == role.inputs["metadata"]["name"] == "kafka-kafka-node-reader"
     assert release(prod).depends_on(binding)
