@@ -70,6 +70,8 @@ BAD_INPUTS = {
                           "CloudWatch retention"),
     "arm_instance_type": ("dev", {"cluster.nodeGroups.instanceTypes": ["m7g.large"]},
                           "kafka-platform:cluster.nodeGroups.instanceTypes", "x86_64"),
+    "prod_ssm_access": ("prod", {"cluster.nodeGroups.ssmAccess": True}, "kafka-platform:cluster.nodeGroups.ssmAccess",
+                        "prod must be false"),
     "prod_on_spot": ("prod", {"cluster.nodeGroups.capacityType": "SPOT"},
                      "kafka-platform:cluster.nodeGroups.capacityType", 'prod must use "ON_DEMAND"'),
     "tiny_root_disk": ("dev", {"cluster.nodeGroups.diskSizeGb": 8}, "kafka-platform:cluster.nodeGroups.diskSizeGb",
