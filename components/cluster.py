@@ -43,6 +43,7 @@ REFRESH_RESOURCES = {
     "batch": ("jobs",),
     "rbac.authorization.k8s.io": ("clusterroles", "clusterrolebindings"),
     "storage.k8s.io": ("storageclasses",),
+    "networking.k8s.io": ("networkpolicies",),
     "security.istio.io": ("peerauthentications", "authorizationpolicies"),
     "networking.istio.io": ("destinationrules",),
     "monitoring.coreos.com": ("servicemonitors", "podmonitors", "prometheusrules"),
