@@ -59,6 +59,7 @@ def istiod_values(cfg: MeshConfig) -> dict:
         "replicaCount": cfg.istiod_replicas,
         "resources": cfg.istiod_resources.to_k8s(),
         "cni": {"enabled": True},  # pods get istio-validation instead of istio-init: no NET_ADMIN
+        "seccompProfile": {"type": "RuntimeDefault"},  # the one field istiod lacked for restricted Pod Security
         # native sidecars: Jobs (Kafka's topic provisioning) exit under STRICT mTLS; every kubelet is >= 1.35.
         # 1.31 also sends not-ready endpoints by default; with no outlierDetection it then turns Envoy's panic
         # mode off (panic threshold 0), so a starting broker still gets no bootstrap traffic: no override.

@@ -102,6 +102,7 @@ def monitoring_values(cfg: MonitoringConfig, *, storage_class: str, spread_zones
             # a Role in its own namespace, not a ClusterRole reading every Secret in the cluster: the
             # dashboards are ConfigMaps in this namespace, which is where the sidecar looks by default
             "rbac": {"namespaced": True},
+            "testFramework": {"enabled": False},  # a `helm test` pod that runs as root: nothing here runs it
             "sidecar": {"dashboards": {"enabled": True, "label": "grafana_dashboard", "labelValue": "1"}},
         },
         "kube-state-metrics": {"podLabels": NO_SIDECAR},

@@ -505,3 +505,10 @@ def test_grafana_renders_a_namespaced_role_and_no_cluster_role(rendered):
     grafana_kinds = {o["kind"] for o in objects if "grafana" in o["metadata"]["name"] and o["kind"] in (
         "Role", "RoleBinding", "ClusterRole", "ClusterRoleBinding")}
     assert grafana_kinds == {"Role", "RoleBinding"}
+
+
+def test_istiod_runs_with_the_runtime_seccomp_profile_and_grafana_ships_no_root_test_pod(rendered):
+    (istiod,) = rendered.find("istiod", "Deployment")
+    container = _container(istiod["spec"]["template"]["spec"], "discovery")
+    assert container["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+    assert not [o for o in rendered.objects["kube-prometheus-stack"] if o["metadata"]["name"].endswith("grafana-test")]
