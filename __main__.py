@@ -74,7 +74,7 @@ Isolation("isolation", IsolationArgs(
     mesh_namespace=mesh.root_namespace,
     verify_namespace=VERIFY_NAMESPACE if config.kafka.verify.enabled else None,
     kminion_namespace=KMINION_NAMESPACE if config.kafka.lag.enabled else None,
-    vpc_cidr=network.vpc_cidr,  # the EKS control plane calls webhooks from its ENIs in the VPC
+    vpc_cidrs=network.vpc_cidrs,  # the EKS control plane calls webhooks from its ENIs in the VPC
     namespaces=[kafka.namespace_resource, monitoring.namespace_resource, mesh],
 ), on_cluster)
 

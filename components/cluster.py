@@ -348,13 +348,18 @@ class Cluster(pulumi.ComponentResource):
         association = aws.eks.PodIdentityAssociation(
             f"{name}-vpc-cni", cluster_name=self.cluster_name, namespace="kube-system", service_account="aws-node",
             role_arn=role.arn, tags=tags, opts=pulumi.ResourceOptions(parent=self, depends_on=[agent]))
-        # Running aws-node pods keep the node role's credentials until they restart: restart them once, here.
-        # The node role's CNI policy is detached at the end of the same `up` (Pulumi deletes last).
-        return k8s.apps.v1.DaemonSetPatch(
-            f"{name}-aws-node-restart",
-            metadata={"name": "aws-node", "namespace": "kube-system"},
-            spec={"template": {"metadata": {"annotations": {CNI_CREDENTIALS_ANNOTATION: "pod-identity"}}}},
-            opts=pulumi.ResourceOptions(parent=self, provider=self.provider, depends_on=[association]))
+        # Running aws-node pods keep the node role's credentials until they restart, so restart them here; the
+        # node role's CNI policy is detached at the end of the same `up` (Pulumi deletes last). An association
+        # takes seconds to reach EKS's pod webhook ("eventually consistent"), so a pod restarted at once may miss
+        # it: a second restart, after the first has rolled through every node, catches those.
+        restarted: pulumi.Resource = association
+        for round_ in (1, 2):
+            restarted = k8s.apps.v1.DaemonSetPatch(
+                f"{name}-aws-node-restart" if round_ == 1 else f"{name}-aws-node-restart-{round_}",
+                metadata={"name": "aws-node", "namespace": "kube-system"},
+                spec={"template": {"metadata": {"annotations": {f"{CNI_CREDENTIALS_ANNOTATION}-{round_}": "pod-identity"}}}},
+                opts=pulumi.ResourceOptions(parent=self, provider=self.provider, depends_on=[restarted]))
+        return restarted
 
     def _key(self, name: str, description: str, alias: str, policy: pulumi.Input[str], tags: dict[str, str],
              opts: pulumi.ResourceOptions) -> aws.kms.Key:

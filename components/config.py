@@ -313,6 +313,9 @@ class MeshConfig(Model):
     istiod_resources: Resources = Field(Resources(cpu="500m", memory="2Gi"))
     namespaces: tuple[Namespace, ...] = Field(
         (), description="extra application namespaces to create meshed (Kafka's clients)")
+    namespaces_pod_security: Literal["restricted", "baseline", "privileged"] = Field(
+        "baseline", description="the Pod Security level enforced in `namespaces` (the teams' workloads; "
+                                "`restricted` is warned about and audited either way)")
 
 
 class KafkaRole(Model):

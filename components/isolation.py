@@ -10,6 +10,7 @@ VPC, so webhook ports admit the VPC's CIDR. Kafka's own policy comes from its ch
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -38,7 +39,7 @@ def namespace(name: str) -> dict:
     return {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": name}}}
 
 
-def policy(name: str, ns: str, selected: dict[str, str], rules: list[tuple[list[dict], list[dict]]]) -> dict:
+def policy(name: str, ns: str, selected: dict[str, str], rules: list[tuple[Any, list[dict]]]) -> dict:
     """Admit `rules` (sources, ports) to the pods with `selected` labels; an empty selection is every pod."""
     return {"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy", "metadata": {"name": name, "namespace": ns},
             "spec": {"podSelector": {"matchLabels": selected} if selected else {}, "policyTypes": ["Ingress"],
@@ -49,7 +50,13 @@ def deny_ingress(ns: str) -> dict:
     return policy("default-deny-ingress", ns, {}, [])
 
 
-def monitoring_policies(ns: str, vpc_cidr: pulumi.Input[str]) -> list[dict]:
+def vpc(cidrs: pulumi.Input[list[str]]) -> pulumi.Output[list[dict]]:
+    """The VPC's addresses: the control plane's ENIs call webhooks from there (and so can every pod, whose IPs
+    come from the same VPC: the webhook ports answer TLS admission requests and metrics, nothing more)."""
+    return pulumi.Output.from_input(cidrs).apply(lambda cs: [{"ipBlock": {"cidr": c}} for c in cs])
+
+
+def monitoring_policies(ns: str, vpc_cidrs: pulumi.Input[list[str]]) -> list[dict]:
     """Prometheus, Alertmanager and Grafana opt out of the mesh (they scrape it): these are their only fence."""
     scrape = [pods(PROMETHEUS)]
     return [
@@ -60,18 +67,18 @@ def monitoring_policies(ns: str, vpc_cidr: pulumi.Input[str]) -> list[dict]:
                                                  ([pods(ALERTMANAGER)], [*tcp(9094), {"port": 9094, "protocol": "UDP"}])]),
         policy("grafana", ns, GRAFANA, [(scrape, tcp(3000))]),  # people reach it through port-forward only
         policy("prometheus-operator", ns, OPERATOR, [(scrape, tcp(10250)),
-                                                    ([{"ipBlock": {"cidr": vpc_cidr}}], tcp(10250))]),  # webhook
+                                                    (vpc(vpc_cidrs), tcp(10250))]),  # admission webhook
         policy("kube-state-metrics", ns, KUBE_STATE_METRICS, [(scrape, tcp(8080, 8081))]),
     ]
 
 
-def istio_policies(ns: str, monitoring_namespace: str, vpc_cidr: pulumi.Input[str]) -> list[dict]:
+def istio_policies(ns: str, monitoring_namespace: str, vpc_cidrs: pulumi.Input[list[str]]) -> list[dict]:
     """istiod: certificates and config over mTLS (15012) to meshed namespaces, injection and validation (15017)
     to the API server, metrics (15014) to monitoring. Plaintext xDS (15010) and debug (8080) to no one."""
     return [
         deny_ingress(ns),
         policy("istiod", ns, ISTIOD, [([{"namespaceSelector": {"matchLabels": MESHED_NAMESPACES}}], tcp(15012)),
-                                     ([{"ipBlock": {"cidr": vpc_cidr}}], tcp(15017)),
+                                     (vpc(vpc_cidrs), tcp(15017)),
                                      ([namespace(monitoring_namespace)], tcp(15014))]),
     ]
 
@@ -91,15 +98,15 @@ class IsolationArgs:
     mesh_namespace: str
     verify_namespace: str | None  # the verification's, when it runs
     kminion_namespace: str | None  # KMinion's, when it runs
-    vpc_cidr: pulumi.Input[str]
+    vpc_cidrs: pulumi.Input[list[str]]
     namespaces: list[pulumi.Resource]  # the policies wait for the namespaces they live in
 
 
 def all_policies(args: IsolationArgs) -> list[dict]:
     return [
         deny_ingress(args.kafka_namespace),  # the chart's own policies admit Kafka's traffic
-        *monitoring_policies(args.monitoring_namespace, args.vpc_cidr),
-        *istio_policies(args.mesh_namespace, args.monitoring_namespace, args.vpc_cidr),
+        *monitoring_policies(args.monitoring_namespace, args.vpc_cidrs),
+        *istio_policies(args.mesh_namespace, args.monitoring_namespace, args.vpc_cidrs),
         *(client_namespace_policies(args.verify_namespace, args.monitoring_namespace, None)
           if args.verify_namespace else []),
         *(client_namespace_policies(args.kminion_namespace, args.monitoring_namespace, KMINION)

@@ -143,7 +143,7 @@ class Mesh(pulumi.ComponentResource):
         # they hold the teams' own workloads, which this stack does not own.
         self.app_namespaces: dict[str, pulumi.Resource] = {
             namespace: self.namespace(f"{name}-{namespace}", namespace, parent=self, retain_on_delete=True,
-                                      pod_security_level="baseline")  # the teams' workloads, not ours: warned only
+                                      pod_security_level=cfg.namespaces_pod_security)  # the teams' workloads
             for namespace in cfg.namespaces}
         # the platform's own client namespaces hold nothing but what the stack puts there: they go with it
         self.app_namespaces.update({namespace: self.namespace(f"{name}-{namespace}", namespace, parent=self)

@@ -32,7 +32,7 @@ from pulumi.runtime.sync_await import _sync_await
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 PROJECT = "kafka-platform"
 ACCOUNT_ID = "000000000000"  # a fake account for mocks
-EXISTING_VPC_CIDR = "10.50.0.0/16"  # what the mocked lookup of an existing VPC answers
+EXISTING_VPC_CIDR, EXISTING_VPC_SECONDARY_CIDR = "10.50.0.0/16", "100.64.0.0/16"  # the mocked existing VPC's
 DELETE = object()  # an override value that removes the key
 
 sys.path.insert(0, str(ROOT))
@@ -136,7 +136,9 @@ class RecordingMocks(pulumi.runtime.Mocks):
                     "certificateAuthorities": [{"data": "Q0EK"}],
                     "vpcConfig": {"clusterSecurityGroupId": "sg-0cluster"}}
         if args.token == "aws:ec2/getVpc:getVpc":  # an existing VPC
-            return {"id": args.args["id"], "cidrBlock": EXISTING_VPC_CIDR}
+            return {"id": args.args["id"], "cidrBlock": EXISTING_VPC_CIDR, "cidrBlockAssociations": [
+                {"associationId": "a1", "cidrBlock": EXISTING_VPC_CIDR, "state": "associated"},
+                {"associationId": "a2", "cidrBlock": EXISTING_VPC_SECONDARY_CIDR, "state": "associated"}]}
         raise AssertionError(f"unexpected invoke {args.token}")
 
 

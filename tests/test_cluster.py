@@ -269,9 +269,12 @@ def test_aws_node_has_its_own_role_and_the_node_role_no_eni_rights(prod, dev):
     assert {v for k, v in {r.name: r.inputs["policyArn"].rsplit("/", 1)[1] for r in dev.of_type(
         "aws:iam/rolePolicyAttachment:RolePolicyAttachment")}.items() if k.startswith("cluster-nodes-")} == {
         "AmazonEKSWorkerNodePolicy", "AmazonEC2ContainerRegistryReadOnly", "AmazonSSMManagedInstanceCore"}
-    restart = prod.one("kubernetes:apps/v1:DaemonSetPatch")
-    assert restart.inputs["metadata"] == {"name": "aws-node", "namespace": "kube-system"}
-    assert restart.depends_on(association)
+    first_restart, second = (prod.named("cluster-aws-node-restart"), prod.named("cluster-aws-node-restart-2"))
+    for patch, key in ((first_restart, "kafka-platform/cni-credentials-1"), (second, "kafka-platform/cni-credentials-2")):
+        assert patch.inputs["metadata"] == {"name": "aws-node", "namespace": "kube-system"}
+        assert patch.inputs["spec"] == {"template": {"metadata": {"annotations": {key: "pod-identity"}}}}
+    assert first_restart.depends_on(association) and second.depends_on(first_restart)  # after the first rolled
+    restart = second
     first = min(prod.of_type(NODE_GROUP), key=lambda g: len([o for o in prod.of_type(NODE_GROUP) if g.depends_on(o)]))
     assert first.depends_on(restart)  # nodes join once aws-node has its role
 

@@ -70,6 +70,8 @@ BAD_INPUTS = {
                           "CloudWatch retention"),
     "arm_instance_type": ("dev", {"cluster.nodeGroups.instanceTypes": ["m7g.large"]},
                           "kafka-platform:cluster.nodeGroups.instanceTypes", "x86_64"),
+    "unknown_pod_security_level": ("dev", {"mesh.namespacesPodSecurity": "strict"},
+                                   "kafka-platform:mesh.namespacesPodSecurity", '"restricted", "baseline", "privileged"'),
     "prod_ssm_access": ("prod", {"cluster.nodeGroups.ssmAccess": True}, "kafka-platform:cluster.nodeGroups.ssmAccess",
                         "prod must be false"),
     "prod_on_spot": ("prod", {"cluster.nodeGroups.capacityType": "SPOT"},

@@ -1,7 +1,7 @@
 """NetworkPolicies: every namespace the stack owns denies ingress, then admits only its callers."""
 
 import pytest
-from conftest import EXISTING_VPC_CIDR, run_stack
+from conftest import EXISTING_VPC_CIDR, EXISTING_VPC_SECONDARY_CIDR, run_stack
 
 NETWORK_POLICY = "kubernetes:networking.k8s.io/v1:NetworkPolicy"
 
@@ -59,11 +59,12 @@ def test_kminion_is_scraped_and_nothing_else(prod):
         "kubernetes.io/metadata.name": "monitoring"}}}]}
 
 
-def test_an_existing_vpc_admits_its_own_cidr():
+def test_an_existing_vpc_admits_every_cidr_it_has():
     stack = run_stack("dev", {"network.existingVpc": {
         "vpcId": "vpc-0123456789abcdef0", "publicSubnetIds": ["subnet-0cccccccccccccccc"],
         "privateSubnetIds": ["subnet-0aaaaaaaaaaaaaaaa", "subnet-0bbbbbbbbbbbbbbbb"]}})
-    assert admitted(policies(stack)[("istio-system", "istiod")])[15017] == [{"ipBlock": {"cidr": EXISTING_VPC_CIDR}}]
+    assert admitted(policies(stack)[("istio-system", "istiod")])[15017] == [
+        {"ipBlock": {"cidr": EXISTING_VPC_CIDR}}, {"ipBlock": {"cidr": EXISTING_VPC_SECONDARY_CIDR}}]
 
 
 def test_turning_a_platform_client_off_drops_its_policies():

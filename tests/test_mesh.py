@@ -147,3 +147,11 @@ def test_pod_security_follows_the_clusters_minor():
     versions = {r.inputs["metadata"]["labels"]["pod-security.kubernetes.io/enforce-version"]
                 for r in stack.of_type("kubernetes:core/v1:Namespace")}
     assert versions == {"v1.36"}
+
+
+def test_the_teams_namespaces_take_the_level_their_workloads_need():
+    stack = run_stack("prod", {"mesh.namespacesPodSecurity": "privileged"})
+    apps = stack.one("kubernetes:core/v1:Namespace", "mesh-apps").inputs["metadata"]["labels"]
+    assert apps == {"istio-injection": "enabled", **pod_security("privileged", "1.35")}
+    kafka = stack.one("kubernetes:core/v1:Namespace", "kafka-namespace").inputs["metadata"]["labels"]
+    assert kafka["pod-security.kubernetes.io/enforce"] == "restricted"  # only the teams' namespaces follow it
