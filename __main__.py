@@ -6,7 +6,8 @@
                                   │     └─▶ KafkaAccess (declared users, ACLs, quotas, topics; a reconcile Job)
                                   │           ├─▶ Verification (Jobs: produce/consume, and refusals; `up` fails on one)
                                   │           └─▶ ConsumerLag (KMinion: group lag, end-to-end latency)
-                                  └─▶ Monitoring (kube-prometheus-stack, Kafka alerts, dashboards) ─▶ outputs
+                                  ├─▶ Monitoring (kube-prometheus-stack, Kafka alerts, dashboards) ─▶ outputs
+                                  └─▶ Isolation (NetworkPolicies: each owned namespace denies, then admits its callers)
 """
 
 import pulumi
@@ -14,6 +15,7 @@ import pulumi
 from components.access import KafkaAccess, KafkaAccessArgs
 from components.cluster import GENERATIONS_OUTPUT, Cluster, ClusterArgs
 from components.config import KMINION_NAMESPACE, VERIFY_NAMESPACE, load_config
+from components.isolation import Isolation, IsolationArgs
 from components.kafka import BROKER_IDS_OUTPUT, SASL_MECHANISM, SECURITY_PROTOCOL, Kafka, KafkaArgs
 from components.lag import ConsumerLag, ConsumerLagArgs
 from components.mesh import Mesh, MeshArgs
@@ -33,7 +35,8 @@ cluster = Cluster("cluster", ClusterArgs(
 
 on_cluster = pulumi.ResourceOptions(providers={"kubernetes": cluster.provider})
 mesh = Mesh("mesh", MeshArgs(config=config.mesh, cluster_ready=cluster.ready,
-                             platform_namespaces=config.kafka.platform_namespaces, protect=config.protect), on_cluster)
+                             platform_namespaces=config.kafka.platform_namespaces, protect=config.protect,
+                             kubernetes_version=config.cluster.kubernetes_version), on_cluster)
 kafka = Kafka("kafka", KafkaArgs(
     config=config.kafka,
     mesh=mesh,
@@ -63,6 +66,16 @@ monitoring = Monitoring("monitoring", MonitoringArgs(
     lag=config.kafka.lag if config.kafka.lag.enabled else None,
     spread_zones=config.is_prod,
     protect=config.protect,
+), on_cluster)
+
+Isolation("isolation", IsolationArgs(
+    kafka_namespace=config.kafka.namespace,
+    monitoring_namespace=config.monitoring.namespace,
+    mesh_namespace=mesh.root_namespace,
+    verify_namespace=VERIFY_NAMESPACE if config.kafka.verify.enabled else None,
+    kminion_namespace=KMINION_NAMESPACE if config.kafka.lag.enabled else None,
+    vpc_cidrs=network.vpc_cidrs,  # the EKS control plane calls webhooks from its ENIs in the VPC
+    namespaces=[kafka.namespace_resource, monitoring.namespace_resource, mesh],
 ), on_cluster)
 
 pulumi.export("environment", config.environment)

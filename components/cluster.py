@@ -17,12 +17,11 @@ from .mesh import CNI_NOT_READY_TAINT, CNI_NOT_READY_TOLERATION
 from .versions import EKS_ADDONS
 
 EBS_CSI_SERVICE_ACCOUNT = "system:serviceaccount:kube-system:ebs-csi-controller-sa"
-NODE_POLICIES = (
-    "AmazonEKSWorkerNodePolicy",
-    "AmazonEKS_CNI_Policy",
-    "AmazonEC2ContainerRegistryReadOnly",
-    "AmazonSSMManagedInstanceCore",  # shell access through SSM instead of SSH keys and open ports
-)
+NODE_POLICIES = ("AmazonEKSWorkerNodePolicy", "AmazonEC2ContainerRegistryReadOnly")  # the CNI has its own role
+POD_IDENTITY_TRUST = json.dumps({"Version": "2012-10-17", "Statement": [{
+    "Effect": "Allow", "Principal": {"Service": "pods.eks.amazonaws.com"}, "Action": ["sts:AssumeRole", "sts:TagSession"]}]})
+CNI_CREDENTIALS_ANNOTATION = "kafka-platform/cni-credentials"  # its change restarts aws-node onto its own role
+SSM_POLICY = "AmazonSSMManagedInstanceCore"  # cluster.nodeGroups.ssmAccess: a shell without SSH keys or open ports
 
 
 # Add-ons that must run before istio-cni exists, on nodes that still carry its not-ready taint. The
@@ -40,9 +39,11 @@ EBS_CSI_CONFIGURATION = {"controller": {"tolerations": [
 # Named one by one: `*` would also grant subresources such as nodes/proxy, whose `get` reaches into pods.
 REFRESH_RESOURCES = {
     "": ("secrets", "configmaps", "namespaces", "serviceaccounts"),
+    "apps": ("daemonsets",),  # the aws-node patch
     "batch": ("jobs",),
     "rbac.authorization.k8s.io": ("clusterroles", "clusterrolebindings"),
     "storage.k8s.io": ("storageclasses",),
+    "networking.k8s.io": ("networkpolicies",),
     "security.istio.io": ("peerauthentications", "authorizationpolicies"),
     "networking.istio.io": ("destinationrules",),
     "monitoring.coreos.com": ("servicemonitors", "podmonitors", "prometheusrules"),
@@ -124,6 +125,34 @@ def assume_role_policy(service: str) -> str:
         {"Effect": "Allow", "Principal": {"Service": service}, "Action": "sts:AssumeRole"}]})
 
 
+def key_policy(partition: str, account: str, *grants: dict) -> str:
+    """The account administers the key through IAM; `grants` name who may use it, and how."""
+    return json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Sid": "AccountAdministers", "Effect": "Allow", "Principal": {"AWS": f"arn:{partition}:iam::{account}:root"},
+         "Action": "kms:*", "Resource": "*"}, *grants]})
+
+
+def logs_key_grant(partition: str, region: str, account: str, log_group: str) -> dict:
+    """CloudWatch Logs may use the key for this one log group only (its encryption context names it)."""
+    return {"Sid": "LogGroupEncrypts", "Effect": "Allow", "Principal": {"Service": f"logs.{region}.amazonaws.com"},
+            "Action": ["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"],
+            "Resource": "*", "Condition": {"ArnEquals": {
+                "kms:EncryptionContext:aws:logs:arn": f"arn:{partition}:logs:{region}:{account}:log-group:{log_group}"}}}
+
+
+def volume_key_grants(role_arn: str) -> list[dict]:
+    """What the EBS CSI driver needs to create, attach and snapshot volumes under the key (its IAM docs): use,
+    and grants only for AWS resources (EC2 attaching the volume to a node)."""
+    return [
+        {"Sid": "EbsCsiUses", "Effect": "Allow", "Principal": {"AWS": role_arn},
+         "Action": ["kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:DescribeKey"],
+         "Resource": "*"},
+        {"Sid": "EbsCsiGrantsToEc2", "Effect": "Allow", "Principal": {"AWS": role_arn},
+         "Action": ["kms:CreateGrant", "kms:ListGrants", "kms:RevokeGrant"], "Resource": "*",
+         "Condition": {"Bool": {"kms:GrantIsForAWSResource": "true"}}},
+    ]
+
+
 def irsa_trust_policy(oidc_provider_arn: str, oidc_issuer: str, subject: str) -> str:
     """Trust one Kubernetes service account, and only for STS tokens (aud), through the cluster's OIDC issuer."""
     return json.dumps({"Version": "2012-10-17", "Statement": [{
@@ -167,16 +196,19 @@ class Cluster(pulumi.ComponentResource):
             enable_key_rotation=True, deletion_window_in_days=30, tags=tags, opts=stateful)
         aws.kms.Alias(f"{name}-secrets", name=f"alias/{cfg.name}-eks-secrets", target_key_id=secrets_key.key_id,
                       opts=child)
-        # EKS would create this group itself with no expiry; owning it bounds the retention.
+        # EKS would create this group itself with no expiry and no key of ours; owning it bounds both.
+        identity = aws.get_caller_identity_output()
+        log_group_name = f"/aws/eks/{cfg.name}/cluster"
+        logs_key = self._key(f"{name}-logs", f"EKS control-plane logs of {cfg.name}", f"{cfg.name}-eks-logs",
+                             pulumi.Output.all(self._partition, identity.account_id).apply(lambda v: key_policy(
+                                 v[0], v[1], logs_key_grant(v[0], cfg.region, v[1], log_group_name))), tags, stateful)
         log_group = aws.cloudwatch.LogGroup(
-            f"{name}-logs", name=f"/aws/eks/{cfg.name}/cluster", retention_in_days=c.log_retention_days,
+            f"{name}-logs", name=log_group_name, retention_in_days=c.log_retention_days, kms_key_id=logs_key.arn,
             tags=tags, opts=stateful)
 
         # Only the identity that creates the cluster is admin by default: every other deployer (CI, people)
         # needs an access entry, or its next `pulumi up` is Unauthorized. Each role gets only its level.
         access_entries = {}
-        if c.access:
-            identity = aws.get_caller_identity_output()
         for role_name, level in c.access.items():
             arn = pulumi.Output.concat("arn:", self._partition, ":iam::", identity.account_id, ":role/", role_name)
             if level == "refresh":  # no EKS policy reads Secrets or custom resources: our own ClusterRole does
@@ -211,7 +243,8 @@ class Cluster(pulumi.ComponentResource):
             # node, it stays DEGRADED until the add-on times out (pulumi-eks#1819).
             coredns_addon_options=eks.CoreDnsAddonOptionsArgs(enabled=False),
             # pinned: unpinned, pulumi-eks resolves the newest build on every run and rolls every node's agent
-            vpc_cni_options=eks.VpcCniOptionsArgs(addon_version=addons.vpc_cni),
+            # enable_network_policy: the CNI's agent enforces NetworkPolicies (eBPF on each pod's interface)
+            vpc_cni_options=eks.VpcCniOptionsArgs(addon_version=addons.vpc_cni, enable_network_policy=True),
             kube_proxy_addon_options=eks.KubeProxyAddonOptionsArgs(version=addons.kube_proxy),
             upgrade_policy=aws.eks.ClusterUpgradePolicyArgs(support_type=c.upgrade_policy),
             tags=tags,
@@ -233,6 +266,8 @@ class Cluster(pulumi.ComponentResource):
         # Managed node groups run in the EKS-created cluster security group.
         self.node_security_group_id = info.vpc_config.cluster_security_group_id
 
+        cni_identity = self._cni_identity(name, addons.pod_identity_agent, tags)
+
         generations = {zone: c.node_groups.generations.get(zone, 1) for zone in cfg.network.availability_zones}
         if cfg.is_prod:  # the groups wait for the check: refused, none of them changes
             generations_checked = last_up_output(f"{name}-last-up", GENERATIONS_OUTPUT, self).apply(
@@ -240,7 +275,7 @@ class Cluster(pulumi.ComponentResource):
         else:
             generations_checked = pulumi.Output.from_input(generations)
         node_groups = self._node_groups(name, cfg, cluster, args.private_subnet_ids, generations,
-                                        generations_checked.apply(lambda _: tags), tags)
+                                        generations_checked.apply(lambda _: tags), tags, cni_identity)
         # recorded only once every group exists: a refused or failed update never moves the check's baseline
         self.node_group_generations = pulumi.Output.all(*(g.urn for g in node_groups)).apply(lambda _: generations)
         if c.fargate_namespaces:
@@ -256,6 +291,9 @@ class Cluster(pulumi.ComponentResource):
             pulumi.Output.all(cluster.oidc_provider_arn, cluster.oidc_issuer).apply(
                 lambda v: irsa_trust_policy(v[0], v[1], EBS_CSI_SERVICE_ACCOUNT)),
             ["service-role/AmazonEBSCSIDriverPolicy"], tags)
+        volume_key = self._key(f"{name}-volumes", f"EBS volumes of {cfg.name}", f"{cfg.name}-ebs",
+                               pulumi.Output.all(self._partition, identity.account_id, ebs_csi_role.arn).apply(
+                                   lambda v: key_policy(v[0], v[1], *volume_key_grants(v[2]))), tags, stateful)
         ebs_csi = aws.eks.Addon(
             f"{name}-ebs-csi", cluster_name=self.cluster_name, addon_name="aws-ebs-csi-driver",
             addon_version=addons.ebs_csi, configuration_values=json.dumps(EBS_CSI_CONFIGURATION),
@@ -271,12 +309,16 @@ class Cluster(pulumi.ComponentResource):
                 # EKS >= 1.30 no longer marks gp2 as default, so this is the only default class.
                 annotations={"storageclass.kubernetes.io/is-default-class": "true"}),
             provisioner="ebs.csi.aws.com",
-            parameters={"type": "gp3", "encrypted": "true", "csi.storage.k8s.io/fstype": "ext4"},
+            parameters={"type": "gp3", "encrypted": "true", "kmsKeyId": volume_key.arn,
+                        "csi.storage.k8s.io/fstype": "ext4"},
             reclaim_policy=cfg.storage.reclaim_policy,
             # EBS is zonal: bind only once the pod is scheduled, so the volume lands in the pod's zone.
             volume_binding_mode="WaitForFirstConsumer",
             allow_volume_expansion=True,  # Bitnami cannot change a StatefulSet's volume size; expand PVCs instead
-            opts=pulumi.ResourceOptions(parent=self, provider=self.provider, depends_on=[ebs_csi]))
+            # parameters are immutable and the name is fixed: a new key replaces the class, old one first
+            # (volumes already made keep the key they were made with)
+            opts=pulumi.ResourceOptions(parent=self, provider=self.provider, depends_on=[ebs_csi],
+                                        delete_before_replace=True))
         self.storage_class_name = storage_class.metadata.name
         self.ready = storage_class  # it waits for the EBS CSI add-on, which waits for every node group
         if "refresh" in c.access.values():
@@ -295,6 +337,38 @@ class Cluster(pulumi.ComponentResource):
         k8s.rbac.v1.ClusterRoleBinding(f"{name}-refresh", metadata=binding["metadata"], role_ref=binding["roleRef"],
                                        subjects=binding["subjects"], opts=opts)
 
+    def _cni_identity(self, name: str, agent_version: str, tags: dict[str, str]) -> pulumi.Resource:
+        """aws-node's own role through EKS Pod Identity, so the node role needs no ENI rights. Pod Identity
+        needs no OIDC provider, which pulumi-eks creates only after the CNI add-on's inputs are fixed."""
+        agent = aws.eks.Addon(f"{name}-pod-identity-agent", cluster_name=self.cluster_name,
+                              addon_name="eks-pod-identity-agent", addon_version=agent_version,
+                              resolve_conflicts_on_create="OVERWRITE", resolve_conflicts_on_update="OVERWRITE",
+                              tags=tags, opts=pulumi.ResourceOptions(parent=self))
+        role = self._role(f"{name}-vpc-cni", POD_IDENTITY_TRUST, ["AmazonEKS_CNI_Policy"], tags)
+        association = aws.eks.PodIdentityAssociation(
+            f"{name}-vpc-cni", cluster_name=self.cluster_name, namespace="kube-system", service_account="aws-node",
+            role_arn=role.arn, tags=tags, opts=pulumi.ResourceOptions(parent=self, depends_on=[agent]))
+        # Running aws-node pods keep the node role's credentials until they restart, so restart them here; the
+        # node role's CNI policy is detached at the end of the same `up` (Pulumi deletes last). An association
+        # takes seconds to reach EKS's pod webhook ("eventually consistent"), so a pod restarted at once may miss
+        # it: a second restart, after the first has rolled through every node, catches those.
+        restarted: pulumi.Resource = association
+        for round_ in (1, 2):
+            restarted = k8s.apps.v1.DaemonSetPatch(
+                f"{name}-aws-node-restart" if round_ == 1 else f"{name}-aws-node-restart-{round_}",
+                metadata={"name": "aws-node", "namespace": "kube-system"},
+                spec={"template": {"metadata": {"annotations": {f"{CNI_CREDENTIALS_ANNOTATION}-{round_}": "pod-identity"}}}},
+                opts=pulumi.ResourceOptions(parent=self, provider=self.provider, depends_on=[restarted]))
+        return restarted
+
+    def _key(self, name: str, description: str, alias: str, policy: pulumi.Input[str], tags: dict[str, str],
+             opts: pulumi.ResourceOptions) -> aws.kms.Key:
+        """A customer-managed key per stack and purpose: rotated yearly, revocable on its own, protected in prod."""
+        key = aws.kms.Key(name, description=description, enable_key_rotation=True, deletion_window_in_days=30,
+                          policy=policy, tags=tags, opts=opts)
+        aws.kms.Alias(name, name=f"alias/{alias}", target_key_id=key.key_id, opts=pulumi.ResourceOptions(parent=self))
+        return key
+
     def _role(self, name: str, trust_policy: pulumi.Input[str], aws_managed_policies: list[str] | tuple[str, ...],
               tags: dict[str, str]) -> aws.iam.Role:
         role = aws.iam.Role(name, assume_role_policy=trust_policy, tags=tags, opts=pulumi.ResourceOptions(parent=self))
@@ -307,11 +381,14 @@ class Cluster(pulumi.ComponentResource):
 
     def _node_groups(self, name: str, cfg: PlatformConfig, cluster: eks.Cluster,
                      private_subnet_ids: Sequence[pulumi.Input[str]], generations: dict[str, int],
-                     group_tags: pulumi.Input[dict[str, str]], tags: dict[str, str]) -> list[pulumi.Resource]:
+                     group_tags: pulumi.Input[dict[str, str]], tags: dict[str, str],
+                     cni_identity: pulumi.Resource) -> list[pulumi.Resource]:
         """One managed node group per zone: a broker can only come back in the zone that holds its volume.
-        `group_tags` resolve only once the generations passed their check: refused, no group changes."""
+        `group_tags` resolve only once the generations passed their check: refused, no group changes.
+        The first group waits for aws-node's own role: a node's CNI gets no ENI rights from the node role."""
         ng = cfg.cluster.node_groups
-        role = self._role(f"{name}-nodes", assume_role_policy("ec2.amazonaws.com"), NODE_POLICIES, tags)
+        role = self._role(f"{name}-nodes", assume_role_policy("ec2.amazonaws.com"),
+                          (*NODE_POLICIES, *([SSM_POLICY] if ng.ssm_access else [])), tags)
         template = aws.ec2.LaunchTemplate(
             f"{name}-nodes",
             block_device_mappings=[aws.ec2.LaunchTemplateBlockDeviceMappingArgs(
@@ -348,7 +425,8 @@ class Cluster(pulumi.ComponentResource):
                 tags=group_tags,
                 # One zone after the other: a version or launch-template change rolls one group at a time,
                 # each one node at a time (node_group_rollout), so the PDB and in-sync readiness decide the pace.
-                opts=pulumi.ResourceOptions(parent=self, depends_on=groups[-1:], transforms=[node_group_rollout])))
+                opts=pulumi.ResourceOptions(parent=self, depends_on=groups[-1:] or [cni_identity],
+                                            transforms=[node_group_rollout])))
         return groups
 
     def _fargate(self, name: str, cfg: PlatformConfig, private_subnet_ids: Sequence[pulumi.Input[str]],

@@ -229,6 +229,9 @@ class NodeGroupConfig(Model):
     desired_size: int = Field(1, ge=1, le=100, description="per zone; minSize <= desiredSize <= maxSize")
     max_size: int = Field(3, ge=1, le=100, description="per zone; 1-100")
     disk_size_gb: int = Field(50, ge=20, le=16384, description="encrypted gp3 root volume in GiB, 20-16384")
+    ssm_access: bool = Field(False, description="Session Manager shell on the nodes (AmazonSSMManagedInstanceCore, "
+                                                "which also reads every SSM parameter in the account); prod must "
+                                                "be `false`: use `kubectl debug node/...`")
     generations: dict[str, int] = Field(
         default_factory=dict,
         description="per zone, the node group generation (default 1): bump one zone per `up` to apply "
@@ -310,6 +313,9 @@ class MeshConfig(Model):
     istiod_resources: Resources = Field(Resources(cpu="500m", memory="2Gi"))
     namespaces: tuple[Namespace, ...] = Field(
         (), description="extra application namespaces to create meshed (Kafka's clients)")
+    namespaces_pod_security: Literal["restricted", "baseline", "privileged"] = Field(
+        "baseline", description="the Pod Security level enforced in `namespaces` (the teams' workloads; "
+                                "`restricted` is warned about and audited either way)")
 
 
 class KafkaRole(Model):
@@ -732,6 +738,10 @@ def _cluster(p: Context, cluster: ClusterConfig) -> Iterator[Problem]:
     if c.log_retention_days not in CLOUDWATCH_RETENTION_DAYS:
         yield Problem("cluster.logRetentionDays", c.log_retention_days,
                       "must be a CloudWatch retention: " + ", ".join(map(str, CLOUDWATCH_RETENTION_DAYS)))
+    if p.prod and ng.ssm_access:
+        yield Problem("cluster.nodeGroups.ssmAccess", ng.ssm_access,
+                      "prod must be false: the SSM policy reads every SSM parameter in the account; reach a node "
+                      "with `kubectl debug node/<name>` instead")
     if p.prod and ng.capacity_type != "ON_DEMAND":
         yield Problem("cluster.nodeGroups.capacityType", ng.capacity_type,
                       'prod must use "ON_DEMAND": a spot reclaim can take a broker and its zone\'s quorum')

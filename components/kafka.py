@@ -33,6 +33,12 @@ from .versions import KAFKA
 
 RELEASE = "kafka"  # fixed: Service DNS names, and so every client's bootstrap address, derive from it
 CLIENT_PORT, CONTROLLER_PORT, INTERBROKER_PORT = 9092, 9093, 9094
+ISTIO_METRICS_PORT = 15020  # Istio's merged metrics: the sidecar's and, through it, the JMX exporter's
+# Kafka's default JMX options (kafka-run-class.sh) plus the bind address: registry and connector on loopback only.
+# kafka-run-class.sh appends the port and RMI port from the chart's JMX_PORT.
+JMX_LOCALHOST_ONLY = ("-Dcom.sun.management.jmxremote=true -Dcom.sun.management.jmxremote.authenticate=false "
+                      "-Dcom.sun.management.jmxremote.ssl=false -Dcom.sun.management.jmxremote.host=127.0.0.1 "
+                      "-Djava.rmi.server.hostname=127.0.0.1")
 SASL_SECRET = "kafka-sasl-credentials"
 # The cluster id and the controllers' directory ids (existingKraftSecret). Not the chart's own `kafka-kraft`,
 # which Helm deletes once existingKraftSecret is set.
@@ -287,12 +293,32 @@ def kafka_values(cfg: KafkaConfig, *, storage_class: str, monitoring_namespace: 
             "extraRules": LATENCY_JMX_RULES + KRAFT_JMX_RULES,
         }},
         "provisioning": {"enabled": False},  # create-only; topics are reconciled instead (components/access.py)
-        "networkPolicy": {"enabled": True, "extraIngress": [{
-            # Prometheus scrapes Istio's merged metrics on 15020; the chart opens only Kafka's ports
-            "from": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": monitoring_namespace}}}],
-            "ports": [{"port": 15020, "protocol": "TCP"}],
-        }]},
+        # Only the pods named here reach Kafka (the chart's own rule admits Kafka's pods on every Kafka port):
+        # each declared client's namespace on the client port, the access Job, and Prometheus on Istio's
+        # merged metrics port. Egress stays open (the chart's allowExternalEgress: false would cut the
+        # brokers off from the controllers, istiod and the API server).
+        "networkPolicy": {"enabled": True, "allowExternal": False, "extraIngress": network_policy_ingress(
+            cfg, monitoring_namespace)},
+        # JMX is unauthenticated: only the exporter next to it, in the same pod, may reach it
+        "extraEnvVars": [{"name": "KAFKA_JMX_OPTS", "value": JMX_LOCALHOST_ONLY}],
     }
+
+
+def client_namespaces(cfg: KafkaConfig) -> list[str]:
+    """Every namespace a declared user (or the platform's own verification and KMinion) connects from."""
+    return sorted({u.namespace for u in cfg.access_users} - {cfg.namespace})
+
+
+def network_policy_ingress(cfg: KafkaConfig, monitoring_namespace: str) -> list[dict]:
+    rules = [{"from": [{"podSelector": {"matchLabels": {"app.kubernetes.io/name": RECONCILER}}}],
+              "ports": [{"port": p, "protocol": "TCP"} for p in (CLIENT_PORT, INTERBROKER_PORT)]},
+             {"from": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": monitoring_namespace}}}],
+              "ports": [{"port": ISTIO_METRICS_PORT, "protocol": "TCP"}]}]
+    if client_namespaces(cfg):
+        rules.insert(0, {"from": [{"namespaceSelector": {"matchExpressions": [{
+            "key": "kubernetes.io/metadata.name", "operator": "In", "values": client_namespaces(cfg)}]}}],
+            "ports": [{"port": CLIENT_PORT, "protocol": "TCP"}]})
+    return rules
 
 
 def service_hosts(cfg: KafkaConfig) -> list[str]:
@@ -366,6 +392,7 @@ class Kafka(pulumi.ComponentResource):
     admin_password: pulumi.Output[str]  # secret; the platform admin's
     values: pulumi.Output[dict]
     release: pulumi.Resource
+    namespace_resource: pulumi.Resource
 
     def __init__(self, name: str, args: KafkaArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("kafka-platform:index:Kafka", name, None, opts)
@@ -374,6 +401,7 @@ class Kafka(pulumi.ComponentResource):
 
         # deleting the namespace would take the StatefulSets and volume claims with it
         namespace = args.mesh.namespace(f"{name}-namespace", cfg.namespace, parent=self, protect=args.protect)
+        self.namespace_resource = namespace  # other components' objects in it wait for it
         in_namespace = pulumi.ResourceOptions(parent=self, depends_on=[namespace])
 
         # Generated once and kept in state as secrets: losing them would orphan the volumes and the users.

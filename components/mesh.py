@@ -9,6 +9,7 @@ prefix. The chart contract test (tests/test_chart_contract.py) renders them with
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -19,6 +20,18 @@ from .versions import ISTIO_BASE, ISTIO_CNI, ISTIOD, ChartRef
 
 ROOT_NAMESPACE = "istio-system"  # Istio's root namespace: policies here apply mesh-wide
 INJECTION_LABEL = {"istio-injection": "enabled"}
+PodSecurity = Literal["restricted", "baseline", "privileged"]
+
+
+def pod_security(level: PodSecurity, kubernetes_version: str) -> dict[str, str]:
+    """Pod Security Admission labels: `level` is enforced; anything short of restricted is still warned about
+    and audited. The version is the cluster's minor, so an upgrade never changes the rules unreviewed."""
+    version = f"v{kubernetes_version}"
+    labels = {"pod-security.kubernetes.io/enforce": level, "pod-security.kubernetes.io/enforce-version": version}
+    for mode in ("warn", "audit"):
+        labels |= {f"pod-security.kubernetes.io/{mode}": "restricted",
+                   f"pod-security.kubernetes.io/{mode}-version": version}
+    return labels
 ISTIOD_LABELS = {"app": "istiod", "istio": "pilot"}  # the istiod chart's pod labels and PDB selector
 # New nodes carry this taint until their istio-cni agent is ready (the node groups set it, istiod's untaint
 # controller removes it): a meshed pod scheduled earlier would start without its traffic redirection.
@@ -46,6 +59,7 @@ def istiod_values(cfg: MeshConfig) -> dict:
         "replicaCount": cfg.istiod_replicas,
         "resources": cfg.istiod_resources.to_k8s(),
         "cni": {"enabled": True},  # pods get istio-validation instead of istio-init: no NET_ADMIN
+        "seccompProfile": {"type": "RuntimeDefault"},  # the one field istiod lacked for restricted Pod Security
         # native sidecars: Jobs (Kafka's topic provisioning) exit under STRICT mTLS; every kubelet is >= 1.35.
         # 1.31 also sends not-ready endpoints by default; with no outlierDetection it then turns Envoy's panic
         # mode off (panic threshold 0), so a starting broker still gets no bootstrap traffic: no override.
@@ -95,6 +109,7 @@ class MeshArgs:
     cluster_ready: pulumi.Resource  # istiod cannot schedule before the nodes exist
     platform_namespaces: tuple[str, ...] = ()  # meshed namespaces of the platform's own clients (verification, KMinion)
     protect: bool = False  # istio-base owns the CRDs: uninstalling it deletes every mesh policy with them
+    kubernetes_version: str = "1.35"  # the Pod Security Admission rules the namespaces pin
 
 
 class Mesh(pulumi.ComponentResource):
@@ -108,8 +123,11 @@ class Mesh(pulumi.ComponentResource):
         super().__init__("kafka-platform:index:Mesh", name, None, opts)
         cfg = args.config
         self.istio_version, self.root_namespace = cfg.istio_version, ROOT_NAMESPACE
+        self._kubernetes_version = args.kubernetes_version
 
-        system = k8s.core.v1.Namespace(f"{name}-{ROOT_NAMESPACE}", metadata={"name": ROOT_NAMESPACE},
+        # privileged: istio-cni's node agent needs host paths and NET_ADMIN (that is what spares every meshed pod)
+        system = k8s.core.v1.Namespace(f"{name}-{ROOT_NAMESPACE}", metadata={
+            "name": ROOT_NAMESPACE, "labels": pod_security("privileged", args.kubernetes_version)},
                                        opts=pulumi.ResourceOptions(parent=self, depends_on=[args.cluster_ready]))
         base = self._release(name, ISTIO_BASE, "istio-base", {"defaultRevision": "default"}, [system],
                              protect=args.protect)
@@ -124,7 +142,8 @@ class Mesh(pulumi.ComponentResource):
         # Teams' namespaces: labelled and created here, but never deleted with a removed line (retain on delete):
         # they hold the teams' own workloads, which this stack does not own.
         self.app_namespaces: dict[str, pulumi.Resource] = {
-            namespace: self.namespace(f"{name}-{namespace}", namespace, parent=self, retain_on_delete=True)
+            namespace: self.namespace(f"{name}-{namespace}", namespace, parent=self, retain_on_delete=True,
+                                      pod_security_level=cfg.namespaces_pod_security)  # the teams' workloads
             for namespace in cfg.namespaces}
         # the platform's own client namespaces hold nothing but what the stack puts there: they go with it
         self.app_namespaces.update({namespace: self.namespace(f"{name}-{namespace}", namespace, parent=self)
@@ -138,12 +157,14 @@ class Mesh(pulumi.ComponentResource):
                               namespace=ROOT_NAMESPACE, values=values,
                               opts=pulumi.ResourceOptions(parent=self, depends_on=depends_on, protect=protect))
 
-    def namespace(self, resource_name: str, namespace: str, parent: pulumi.Resource,
-                  protect: bool = False, retain_on_delete: bool = False) -> k8s.core.v1.Namespace:
+    def namespace(self, resource_name: str, namespace: str, parent: pulumi.Resource, protect: bool = False,
+                  retain_on_delete: bool = False, pod_security_level: PodSecurity = "restricted") -> k8s.core.v1.Namespace:
         """A namespace labelled for injection, created only once istiod is ready: a pod started earlier
-        silently runs without a sidecar, and nothing reports it."""
+        silently runs without a sidecar, and nothing reports it. istio-cni spares meshed pods NET_ADMIN, so
+        they can be held to the restricted Pod Security level."""
         return k8s.core.v1.Namespace(
             resource_name,
-            metadata={"name": namespace, "labels": INJECTION_LABEL},
+            metadata={"name": namespace, "labels": {**INJECTION_LABEL,
+                                                    **pod_security(pod_security_level, self._kubernetes_version)}},
             opts=pulumi.ResourceOptions(parent=parent, depends_on=[self.ready], protect=protect,
                                         retain_on_delete=retain_on_delete))

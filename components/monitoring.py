@@ -99,8 +99,11 @@ def monitoring_values(cfg: MonitoringConfig, *, storage_class: str, spread_zones
             "podLabels": NO_SIDECAR,
             "resources": cfg.grafana_resources.to_k8s(),
             "persistence": {"enabled": False},  # dashboards and data sources are provisioned from ConfigMaps
-            "sidecar": {"dashboards": {"enabled": True, "label": "grafana_dashboard", "labelValue": "1",
-                                       "searchNamespace": "ALL"}},
+            # a Role in its own namespace, not a ClusterRole reading every Secret in the cluster: the
+            # dashboards are ConfigMaps in this namespace, which is where the sidecar looks by default
+            "rbac": {"namespaced": True},
+            "testFramework": {"enabled": False},  # a `helm test` pod that runs as root: nothing here runs it
+            "sidecar": {"dashboards": {"enabled": True, "label": "grafana_dashboard", "labelValue": "1"}},
         },
         "kube-state-metrics": {"podLabels": NO_SIDECAR},
     }
@@ -175,11 +178,14 @@ class Monitoring(pulumi.ComponentResource):
 
     grafana_command: str
     grafana_admin_password: pulumi.Output[str]  # secret
+    namespace_resource: pulumi.Resource
 
     def __init__(self, name: str, args: MonitoringArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("kafka-platform:index:Monitoring", name, None, opts)
         cfg, ns = args.config, args.config.namespace
-        namespace = args.mesh.namespace(f"{name}-namespace", ns, parent=self)
+        # privileged: node-exporter reads the host (hostNetwork, hostPID, host paths); the rest would pass restricted
+        namespace = args.mesh.namespace(f"{name}-namespace", ns, parent=self, pod_security_level="privileged")
+        self.namespace_resource = namespace  # other components' objects in it wait for it
         in_namespace = pulumi.ResourceOptions(parent=self, depends_on=[namespace])
 
         password = random.RandomPassword(f"{name}-grafana-admin", length=32, special=False,

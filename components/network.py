@@ -30,6 +30,7 @@ class Network(pulumi.ComponentResource):
     """Public and private subnets in every zone, NAT single or per zone, tagged for load balancers."""
 
     vpc_id: pulumi.Output[str]
+    vpc_cidrs: pulumi.Output[list[str]]  # every CIDR of the VPC: where the EKS control plane's ENIs call webhooks from
     public_subnet_ids: list[pulumi.Output[str]]
     private_subnet_ids: list[pulumi.Output[str]]  # in the order of config.availability_zones
 
@@ -38,6 +39,9 @@ class Network(pulumi.ComponentResource):
         cfg = args.config
         if cfg.existing_vpc:
             self.vpc_id = pulumi.Output.from_input(cfg.existing_vpc.vpc_id)
+            # its primary CIDR and any secondary ones (the cluster's subnets may sit in either)
+            self.vpc_cidrs = aws.ec2.get_vpc_output(id=cfg.existing_vpc.vpc_id).cidr_block_associations.apply(
+                lambda associations: sorted({a.cidr_block for a in associations}))
             self.public_subnet_ids = [pulumi.Output.from_input(s) for s in cfg.existing_vpc.public_subnet_ids]
             self.private_subnet_ids = [pulumi.Output.from_input(s) for s in cfg.existing_vpc.private_subnet_ids]
         else:
@@ -85,3 +89,4 @@ class Network(pulumi.ComponentResource):
             self.public_subnet_ids.append(public.id)
             self.private_subnet_ids.append(private.id)
         self.vpc_id = vpc.id
+        self.vpc_cidrs = pulumi.Output.from_input([cfg.vpc_cidr])

@@ -37,13 +37,14 @@ class EksAddons:
     kube_proxy: str
     coredns: str
     ebs_csi: str
+    pod_identity_agent: str  # gives aws-node its own role (EKS Pod Identity) instead of the node's
 
 
 EKS_ADDONS = {
     "1.35": EksAddons(vpc_cni="v1.23.2-eksbuild.1", kube_proxy="v1.35.3-eksbuild.29", coredns="v1.14.6-eksbuild.4",
-                      ebs_csi="v1.66.0-eksbuild.1"),
+                      ebs_csi="v1.66.0-eksbuild.1", pod_identity_agent="v1.3.10-eksbuild.3"),
     "1.36": EksAddons(vpc_cni="v1.23.2-eksbuild.1", kube_proxy="v1.36.0-eksbuild.45", coredns="v1.14.7-eksbuild.11",
-                      ebs_csi="v1.66.0-eksbuild.1"),
+                      ebs_csi="v1.66.0-eksbuild.1", pod_identity_agent="v1.3.10-eksbuild.3"),
 }
 VERSIONS_REVIEWED = date(2026, 12, 1)  # the day the table above was last checked
 # Offered to new config: in standard support on VERSIONS_REVIEWED with time to spare (1.34 ends the next

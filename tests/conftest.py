@@ -32,6 +32,7 @@ from pulumi.runtime.sync_await import _sync_await
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 PROJECT = "kafka-platform"
 ACCOUNT_ID = "000000000000"  # a fake account for mocks
+EXISTING_VPC_CIDR, EXISTING_VPC_SECONDARY_CIDR = "10.50.0.0/16", "100.64.0.0/16"  # the mocked existing VPC's
 DELETE = object()  # an override value that removes the key
 
 sys.path.insert(0, str(ROOT))
@@ -134,6 +135,10 @@ class RecordingMocks(pulumi.runtime.Mocks):
             return {"name": args.args["name"], "endpoint": "https://MOCK.gr7.us-east-1.eks.amazonaws.com",
                     "certificateAuthorities": [{"data": "Q0EK"}],
                     "vpcConfig": {"clusterSecurityGroupId": "sg-0cluster"}}
+        if args.token == "aws:ec2/getVpc:getVpc":  # an existing VPC
+            return {"id": args.args["id"], "cidrBlock": EXISTING_VPC_CIDR, "cidrBlockAssociations": [
+                {"associationId": "a1", "cidrBlock": EXISTING_VPC_CIDR, "state": "associated"},
+                {"associationId": "a2", "cidrBlock": EXISTING_VPC_SECONDARY_CIDR, "state": "associated"}]}
         raise AssertionError(f"unexpected invoke {args.token}")
 
 

@@ -19,14 +19,52 @@ def test_prod_cluster_is_private_encrypted_logged_and_protected(prod):
     assert i["nodeAssociatePublicIpAddress"] is False
     assert i["skipDefaultNodeGroup"] is True and i["createOidcProvider"] is True
     assert set(i["enabledClusterLogTypes"]) == {"api", "audit", "authenticator", "controllerManager", "scheduler"}
-    key = prod.one("aws:kms/key:Key")
+    key = prod.one("aws:kms/key:Key", "cluster-secrets")
     assert key.inputs["enableKeyRotation"] is True
     assert i["encryptionConfigKeyArn"] == "arn:aws:mock:::aws:kms/key:Key/cluster-secrets"
     assert c.protect and key.protect and i["deletionProtection"] is True
     assert prod.one("aws:cloudwatch/logGroup:LogGroup").inputs == {
         "name": "/aws/eks/kafka-platform-prod/cluster", "retentionInDays": 90,
+        "kmsKeyId": "arn:aws:mock:::aws:kms/key:Key/cluster-logs",
         "tags": {"environment": "prod", "owner": "platform-team", "kafka-platform/stack": "prod"}}
     assert c.depends_on(prod.one("aws:cloudwatch/logGroup:LogGroup"))
+
+
+def policy_of(stack, key: str) -> dict:
+    return json.loads(stack.one("aws:kms/key:Key", key).inputs["policy"])
+
+
+@pytest.mark.parametrize("key,alias", [("cluster-logs", "alias/kafka-platform-prod-eks-logs"),
+                                       ("cluster-volumes", "alias/kafka-platform-prod-ebs")])
+def test_logs_and_volumes_have_customer_keys_rotated_and_protected_in_prod(prod, dev, key, alias):
+    k = prod.one("aws:kms/key:Key", key)
+    assert k.inputs["enableKeyRotation"] is True and k.inputs["deletionWindowInDays"] == 30 and k.protect
+    assert prod.one("aws:kms/alias:Alias", key).inputs["name"] == alias
+    assert not dev.one("aws:kms/key:Key", key).protect
+    admin, *_ = policy_of(prod, key)["Statement"]
+    assert admin == {"Sid": "AccountAdministers", "Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::000000000000:root"},
+                     "Action": "kms:*", "Resource": "*"}
+
+
+def test_only_cloudwatch_logs_for_this_log_group_may_use_the_logs_key(prod):
+    _, logs = policy_of(prod, "cluster-logs")["Statement"]
+    assert logs["Principal"] == {"Service": "logs.us-east-1.amazonaws.com"}
+    assert logs["Condition"] == {"ArnEquals": {"kms:EncryptionContext:aws:logs:arn":
+                                               "arn:aws:logs:us-east-1:000000000000:log-group:"
+                                               "/aws/eks/kafka-platform-prod/cluster"}}
+    assert not any(a.startswith("kms:Create") or a == "kms:*" for a in logs["Action"])
+
+
+def test_only_the_ebs_csi_role_may_use_the_volume_key_and_grant_it_to_aws_only(prod):
+    _, use, grant = policy_of(prod, "cluster-volumes")["Statement"]
+    role = "arn:aws:mock:::aws:iam/role:Role/cluster-ebs-csi"
+    assert use["Principal"] == grant["Principal"] == {"AWS": role}
+    assert set(use["Action"]) == {"kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*", "kms:GenerateDataKey*",
+                                  "kms:DescribeKey"}
+    assert grant["Condition"] == {"Bool": {"kms:GrantIsForAWSResource": "true"}}
+    parameters = prod.one("kubernetes:storage.k8s.io/v1:StorageClass").inputs["parameters"]
+    assert parameters["kmsKeyId"] == "arn:aws:mock:::aws:kms/key:Key/cluster-volumes"
+    assert parameters["encrypted"] == "true"
 
 
 def test_prod_admin_role_gets_cluster_admin_without_an_account_id_in_config(prod):
@@ -58,7 +96,7 @@ def test_edit_is_eks_edit_policy_at_cluster_scope():
 
 
 def plural(kind: str) -> str:
-    lower = kind.lower()
+    lower = kind.removesuffix("Patch").lower()  # a patch reads back the object it patches
     return lower[:-1] + "ies" if lower.endswith("y") else lower + ("es" if lower.endswith("s") else "s")
 
 
@@ -193,7 +231,7 @@ def test_children_are_parented_to_their_component(prod):
 
 
 ADDONS_135 = {"vpc-cni": "v1.23.2-eksbuild.1", "kube-proxy": "v1.35.3-eksbuild.29",
-              "coredns": "v1.14.6-eksbuild.4", "aws-ebs-csi-driver": "v1.66.0-eksbuild.1"}
+              "coredns": "v1.14.6-eksbuild.4", "aws-ebs-csi-driver": "v1.66.0-eksbuild.1", "eks-pod-identity-agent": "v1.3.10-eksbuild.3"}
 
 
 def addon_versions(stack) -> dict[str, str]:
@@ -212,7 +250,37 @@ def test_every_addon_is_pinned_for_the_clusters_kubernetes_minor(stack_name, req
 def test_addon_builds_follow_a_kubernetes_upgrade():
     found = addon_versions(run_stack("prod", {"cluster.kubernetesVersion": "1.36"}))
     assert found == {"vpc-cni": "v1.23.2-eksbuild.1", "kube-proxy": "v1.36.0-eksbuild.45",
-                     "coredns": "v1.14.7-eksbuild.11", "aws-ebs-csi-driver": "v1.66.0-eksbuild.1"}
+                     "coredns": "v1.14.7-eksbuild.11", "aws-ebs-csi-driver": "v1.66.0-eksbuild.1",
+                     "eks-pod-identity-agent": "v1.3.10-eksbuild.3"}
+
+
+def test_aws_node_has_its_own_role_and_the_node_role_no_eni_rights(prod, dev):
+    association = prod.one("aws:eks/podIdentityAssociation:PodIdentityAssociation")
+    assert (association.inputs["namespace"], association.inputs["serviceAccount"]) == ("kube-system", "aws-node")
+    role = prod.one("aws:iam/role:Role", "cluster-vpc-cni")
+    assert json.loads(role.inputs["assumeRolePolicy"])["Statement"] == [{
+        "Effect": "Allow", "Principal": {"Service": "pods.eks.amazonaws.com"},
+        "Action": ["sts:AssumeRole", "sts:TagSession"]}]
+    attached = {r.name: r.inputs["policyArn"].rsplit("/", 1)[1]
+                for r in prod.of_type("aws:iam/rolePolicyAttachment:RolePolicyAttachment")}
+    assert attached["cluster-vpc-cni-AmazonEKS_CNI_Policy"] == "AmazonEKS_CNI_Policy"
+    assert {v for k, v in attached.items() if k.startswith("cluster-nodes-")} == {
+        "AmazonEKSWorkerNodePolicy", "AmazonEC2ContainerRegistryReadOnly"}  # no CNI, no SSM in prod
+    assert {v for k, v in {r.name: r.inputs["policyArn"].rsplit("/", 1)[1] for r in dev.of_type(
+        "aws:iam/rolePolicyAttachment:RolePolicyAttachment")}.items() if k.startswith("cluster-nodes-")} == {
+        "AmazonEKSWorkerNodePolicy", "AmazonEC2ContainerRegistryReadOnly", "AmazonSSMManagedInstanceCore"}
+    first_restart, second = (prod.named("cluster-aws-node-restart"), prod.named("cluster-aws-node-restart-2"))
+    for patch, key in ((first_restart, "kafka-platform/cni-credentials-1"), (second, "kafka-platform/cni-credentials-2")):
+        assert patch.inputs["metadata"] == {"name": "aws-node", "namespace": "kube-system"}
+        assert patch.inputs["spec"] == {"template": {"metadata": {"annotations": {key: "pod-identity"}}}}
+    assert first_restart.depends_on(association) and second.depends_on(first_restart)  # after the first rolled
+    restart = second
+    first = min(prod.of_type(NODE_GROUP), key=lambda g: len([o for o in prod.of_type(NODE_GROUP) if g.depends_on(o)]))
+    assert first.depends_on(restart)  # nodes join once aws-node has its role
+
+
+def test_the_cni_enforces_network_policies(prod):
+    assert prod.one(CLUSTER).inputs["vpcCniOptions"]["enableNetworkPolicy"] is True
 
 
 def test_nodes_start_tainted_until_their_istio_cni_agent_is_ready(prod):

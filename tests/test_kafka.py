@@ -3,6 +3,7 @@ import pytest
 from conftest import load_stack_config, random_id, run_stack
 
 from components.kafka import KRAFT_SECRET, READY_SCRIPT, kraft_directory_id
+from components.mesh import pod_security
 
 RELEASE = "kubernetes:helm.sh/v3:Release"
 ZONE = "topology.kubernetes.io/zone"
@@ -24,7 +25,8 @@ def test_release_is_the_pinned_bitnami_chart_in_the_meshed_namespace(stack_name,
     assert (r.inputs["name"], r.inputs["namespace"]) == ("kafka", "kafka")
     assert r.inputs["timeout"] >= 900 and r.inputs["maxHistory"] == 10
     ns = stack.one("kubernetes:core/v1:Namespace", "kafka-namespace")
-    assert ns.inputs["metadata"] == {"name": "kafka", "labels": {"istio-injection": "enabled"}}
+    assert ns.inputs["metadata"] == {"name": "kafka", "labels": {"istio-injection": "enabled",
+                                                                 **pod_security("restricted", "1.35")}}
     assert ns.depends_on(stack.one(RELEASE, "mesh-istiod"))
     assert r.depends_on(ns) and r.depends_on(stack.one("kubernetes:core/v1:Secret", "kafka-sasl-credentials"))
 
@@ -254,12 +256,32 @@ def test_a_private_mirror_relocates_every_image_and_passes_the_chart_check():
     assert v["global"]["security"]["allowInsecureImages"] is True
 
 
-def test_network_policy_stays_on_and_lets_monitoring_scrape_istio_metrics(prod):
+def test_network_policy_admits_only_declared_clients_the_access_job_and_monitoring(prod):
     np = values(prod)["networkPolicy"]
-    assert np["enabled"] is True
-    (rule,) = np["extraIngress"]
-    assert rule["ports"] == [{"port": 15020, "protocol": "TCP"}]
-    assert rule["from"] == [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}]
+    assert np["enabled"] is True and np["allowExternal"] is False  # else any pod reaches every Kafka port
+    clients, job, metrics = np["extraIngress"]
+    assert clients == {"from": [{"namespaceSelector": {"matchExpressions": [{
+        "key": "kubernetes.io/metadata.name", "operator": "In", "values": ["apps", "kafka-verify", "kminion"]}]}}],
+        "ports": [{"port": 9092, "protocol": "TCP"}]}
+    assert job == {"from": [{"podSelector": {"matchLabels": {"app.kubernetes.io/name": "kafka-access"}}}],
+                   "ports": [{"port": 9092, "protocol": "TCP"}, {"port": 9094, "protocol": "TCP"}]}
+    assert metrics == {"from": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}],
+                       "ports": [{"port": 15020, "protocol": "TCP"}]}
+
+
+def test_a_client_namespace_follows_the_declared_users():
+    stack = run_stack("prod", {"kafka.users": [{"name": "orders", "namespace": "shop", "topics": [
+        {"topic": "events", "intents": ["produce"]}]}], "mesh.namespaces": ["shop"]})
+    (clients, *_) = values(stack)["networkPolicy"]["extraIngress"]
+    assert clients["from"][0]["namespaceSelector"]["matchExpressions"][0]["values"] == [
+        "kafka-verify", "kminion", "shop"]
+
+
+def test_jmx_listens_on_loopback_only(prod):
+    (jmx,) = [e for e in values(prod)["extraEnvVars"] if e["name"] == "KAFKA_JMX_OPTS"]
+    assert "-Dcom.sun.management.jmxremote.host=127.0.0.1" in jmx["value"]
+    assert "-Djava.rmi.server.hostname=127.0.0.1" in jmx["value"]
+    assert "jmxremote.port" not in jmx["value"]  # kafka-run-class.sh appends the chart's JMX_PORT
 
 
 @pytest.mark.parametrize("stack_name,hosts", [

@@ -8,6 +8,7 @@ from conftest import run_stack
 
 from components import versions
 from components.config import KMINION_NAMESPACE
+from components.mesh import pod_security
 
 RELEASE = "kubernetes:helm.sh/v3:Release"
 AUTHZ = "kubernetes:security.istio.io/v1:AuthorizationPolicy"
@@ -26,7 +27,7 @@ def test_the_pinned_release_runs_in_its_own_meshed_namespace(stack_name, request
     assert r.inputs["repositoryOpts"]["repo"] == "https://charts.redpanda.com"
     assert (r.inputs["name"], r.inputs["namespace"]) == ("kminion", KMINION_NAMESPACE)
     namespace = stack.one("kubernetes:core/v1:Namespace", f"mesh-{KMINION_NAMESPACE}")
-    assert namespace.inputs["metadata"]["labels"] == {"istio-injection": "enabled"}
+    assert namespace.inputs["metadata"]["labels"] == {"istio-injection": "enabled", **pod_security("restricted", "1.35")}
     assert r.depends_on(namespace)
     # it starts only once its user, ACLs and probe topic exist: KMinion exits when its topic is missing
     assert r.depends_on(stack.one("kubernetes:batch/v1:Job", "kafka-access-reconcile"))

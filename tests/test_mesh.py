@@ -1,6 +1,8 @@
 import pytest
 from conftest import run_stack
 
+from components.mesh import pod_security
+
 RELEASE = "kubernetes:helm.sh/v3:Release"
 NAMESPACE = "kubernetes:core/v1:Namespace"
 ISTIO_CHARTS = "oci://ghcr.io/istio/release/charts"  # off Istio's retired GCP hosts
@@ -105,22 +107,51 @@ def test_dev_can_run_permissive_for_a_migration():
 def test_meshed_namespace_is_labelled_and_waits_for_istiod():
     stack = run_stack("dev", {"mesh.namespaces": ["apps", "payments"]})
     ns = stack.one(NAMESPACE, "mesh-payments")
-    assert ns.inputs["metadata"] == {"name": "payments", "labels": {"istio-injection": "enabled"}}
+    assert ns.inputs["metadata"] == {"name": "payments", "labels": {"istio-injection": "enabled",
+                                                                    **pod_security("baseline", "1.35")}}
     assert ns.depends_on(releases(stack)["istiod"])
 
 
 def test_a_teams_namespace_is_never_deleted_with_its_line(prod):
     # removing a line from mesh.namespaces must not delete the team's namespace and every workload in it
     apps = prod.one(NAMESPACE, "mesh-apps")
-    assert apps.retain_on_delete and apps.inputs["metadata"]["labels"] == {"istio-injection": "enabled"}
+    assert apps.retain_on_delete and apps.inputs["metadata"]["labels"] == {"istio-injection": "enabled",
+                                                                           **pod_security("baseline", "1.35")}
     assert not prod.one(NAMESPACE, "kafka-namespace").retain_on_delete  # the platform's own: protected instead
 
 
 def test_istio_system_is_not_injected(prod):
-    assert "labels" not in prod.one(NAMESPACE, "mesh-istio-system").inputs["metadata"]
+    labels = prod.one(NAMESPACE, "mesh-istio-system").inputs["metadata"]["labels"]
+    assert "istio-injection" not in labels and labels == pod_security("privileged", "1.35")
 
 
 def test_mesh_resources_use_the_cluster_provider(prod):
     provider = prod.one("pulumi:providers:kubernetes").urn
     mesh = prod.one("kafka-platform:index:Mesh")
     assert all(r.provider.startswith(provider) for r in prod if r.parent == mesh.urn)
+
+
+def test_pod_security_is_enforced_at_the_strictest_level_each_namespace_passes(prod):
+    assert pod_security("restricted", "1.35") == {
+        "pod-security.kubernetes.io/enforce": "restricted", "pod-security.kubernetes.io/enforce-version": "v1.35",
+        "pod-security.kubernetes.io/warn": "restricted", "pod-security.kubernetes.io/warn-version": "v1.35",
+        "pod-security.kubernetes.io/audit": "restricted", "pod-security.kubernetes.io/audit-version": "v1.35"}
+    enforced = {r.inputs["metadata"]["name"]: r.inputs["metadata"]["labels"]["pod-security.kubernetes.io/enforce"]
+                for r in prod.of_type("kubernetes:core/v1:Namespace")}
+    assert enforced == {"istio-system": "privileged", "monitoring": "privileged", "apps": "baseline",
+                        "kafka": "restricted", "kminion": "restricted", "kafka-verify": "restricted"}
+
+
+def test_pod_security_follows_the_clusters_minor():
+    stack = run_stack("prod", {"cluster.kubernetesVersion": "1.36"})
+    versions = {r.inputs["metadata"]["labels"]["pod-security.kubernetes.io/enforce-version"]
+                for r in stack.of_type("kubernetes:core/v1:Namespace")}
+    assert versions == {"v1.36"}
+
+
+def test_the_teams_namespaces_take_the_level_their_workloads_need():
+    stack = run_stack("prod", {"mesh.namespacesPodSecurity": "privileged"})
+    apps = stack.one("kubernetes:core/v1:Namespace", "mesh-apps").inputs["metadata"]["labels"]
+    assert apps == {"istio-injection": "enabled", **pod_security("privileged", "1.35")}
+    kafka = stack.one("kubernetes:core/v1:Namespace", "kafka-namespace").inputs["metadata"]["labels"]
+    assert kafka["pod-security.kubernetes.io/enforce"] == "restricted"  # only the teams' namespaces follow it

@@ -5,6 +5,7 @@ import promql_parser
 import pytest
 from conftest import run_stack
 
+from components.mesh import pod_security
 from components.observability import KRAFT_JMX_RULES, LATENCY_JMX_RULES
 
 RELEASE = "kubernetes:helm.sh/v3:Release"
@@ -76,7 +77,7 @@ def test_release_is_the_pinned_chart_in_the_monitoring_namespace(stack_name, req
         "kube-prometheus-stack", "88.5.3", "kube-prometheus-stack", "monitoring")
     assert r.inputs["repositoryOpts"]["repo"] == "https://prometheus-community.github.io/helm-charts"
     ns = stack.one("kubernetes:core/v1:Namespace", "monitoring-namespace")
-    assert ns.inputs["metadata"]["labels"] == {"istio-injection": "enabled"}
+    assert ns.inputs["metadata"]["labels"] == {"istio-injection": "enabled", **pod_security("privileged", "1.35")}
     assert r.depends_on(stack.one("kubernetes:core/v1:Secret", "monitoring-grafana-admin"))
 
 
@@ -139,8 +140,16 @@ def test_grafana_admin_password_is_generated_and_secret(prod):
     secret = prod.one("kubernetes:core/v1:Secret", "monitoring-grafana-admin")
     assert secret.inputs["stringData"]["admin-password"] == "monitoring-grafana-admin-password"
     assert "stringData" in secret.secret_inputs
-    assert grafana["sidecar"]["dashboards"] == {"enabled": True, "label": "grafana_dashboard", "labelValue": "1",
-                                                "searchNamespace": "ALL"}
+    assert grafana["sidecar"]["dashboards"] == {"enabled": True, "label": "grafana_dashboard", "labelValue": "1"}
+
+
+def test_grafana_reads_configmaps_and_secrets_in_its_own_namespace_only(prod):
+    grafana = release(prod).inputs["values"]["grafana"]
+    assert grafana["rbac"] == {"namespaced": True}  # a Role, not a ClusterRole over every Secret
+    assert "searchNamespace" not in grafana["sidecar"]["dashboards"]  # the sidecar's default: its own namespace
+    dashboards = [r for r in prod.of_type("kubernetes:core/v1:ConfigMap")
+                  if r.inputs["metadata"].get("labels", {}).get("grafana_dashboard") == "1"]
+    assert dashboards and {d.inputs["metadata"]["namespace"] for d in dashboards} == {"monitoring"}
 
 
 def test_monitoring_pods_stay_out_of_the_sidecar_capture_they_would_break(prod):

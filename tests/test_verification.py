@@ -9,6 +9,7 @@ import pytest
 from conftest import ROOT, run_stack
 
 from components.config import VERIFY_NAMESPACE
+from components.mesh import pod_security
 from components.verification import SCRIPTS
 
 JOB = "kubernetes:batch/v1:Job"
@@ -45,7 +46,8 @@ def test_both_stacks_register_three_jobs_in_the_verification_namespace(stack_nam
         assert spec["ttlSecondsAfterFinished"] == 86400 and spec["backoffLimit"] == 0  # a failure is a verdict
         assert "pulumi.com/skipAwait" not in str(j.inputs["metadata"])  # awaited: a failed check fails the up
     namespace = stack.one("kubernetes:core/v1:Namespace", f"mesh-{VERIFY_NAMESPACE}")
-    assert namespace.inputs["metadata"] == {"name": VERIFY_NAMESPACE, "labels": {"istio-injection": "enabled"}}
+    assert namespace.inputs["metadata"] == {"name": VERIFY_NAMESPACE, "labels": {
+        "istio-injection": "enabled", **pod_security("restricted", "1.35")}}
     assert not namespace.retain_on_delete  # the platform's own: it goes with the verification
     assert namespace.depends_on(stack.one("kubernetes:helm.sh/v3:Release", "mesh-istiod"))
 
