@@ -275,3 +275,30 @@ def test_job_level_expressions_use_only_contexts_github_allows_there(path):
         used = {m.group(1) for m in re.finditer(r"(?<![\w.])([a-z_]+)\.[\w-]+", " ".join(
             re.findall(r"\$\{\{(.*?)\}\}", text)))}
         assert used <= JOB_LEVEL_CONTEXTS, (name, used - JOB_LEVEL_CONTEXTS)
+
+
+def test_every_pull_request_is_planned_and_priced_with_no_secret_forks_included():
+    job = workflow("preview.yml")["jobs"]["plan"]
+    assert "if" not in job and "environment" not in job  # forks too: it needs nothing
+    assert job["permissions"] == {"contents": "read"}
+    assert "secrets." not in json.dumps(job)
+    assert job["steps"][0]["with"] == {"fetch-depth": 0, "persist-credentials": False}  # the base branch, no token
+    run = next(s for s in job["steps"] if "run" in s)
+    assert '--stack dev --stack prod --base "origin/$BASE_REF" > plan/plan.md' in run["run"]
+    assert "${{" not in run["run"]  # the base ref and PR number reach the script through env
+    upload = job["steps"][-1]
+    assert upload["uses"].startswith("actions/upload-artifact@") and upload["with"]["name"] == "plan"
+
+
+def test_the_plan_comment_runs_no_pull_request_code_and_checks_whose_plan_it_is():
+    w = workflow("plan-comment.yml")
+    assert w[True] == {"workflow_run": {"workflows": ["preview"], "types": ["completed"]}}
+    (job,) = w["jobs"].values()
+    assert job["permissions"] == {"actions": "read", "pull-requests": "write"}
+    assert job["if"] == "github.event.workflow_run.event == 'pull_request'"
+    assert all("uses" not in step for step in job["steps"])  # no checkout, no action: only the steps below
+    (step,) = job["steps"]
+    assert "${{" not in step["run"]
+    assert 'gh api "repos/$REPO/pulls/$pr" --jq .head.sha)" = "$HEAD_SHA"' in step["run"]
+    assert "tr -dc 0-9" in step["run"]  # the artifact's number is data, never code
+    assert step["env"]["HEAD_SHA"] == "${{ github.event.workflow_run.head_sha }}"
