@@ -131,9 +131,11 @@ def test_diff_of_two_configs_lists_what_changes_and_the_cost_delta(prod_plan):
 
 def test_the_readme_cost_table_is_the_plans():
     readme = (ROOT / "README.md").read_text()
-    table = subprocess.run([sys.executable, "-m", "tools.plan", "--stack", "dev", "--stack", "prod", "--readme"],
+    table = subprocess.run([sys.executable, "-m", "tools.plan", "--stack", "dev", "--stack", "prod", "--readme",
+                            "--today", TODAY.isoformat()],
                            cwd=ROOT, capture_output=True, text=True, check=True).stdout.strip()
     assert table in readme
+    assert "--readme --today 2026-12-01" in readme  # the command the README names makes this very table
 
 
 def test_the_command_prints_each_stack_and_exits_2_on_an_unpriced_stack(tmp_path, monkeypatch, capsys):
@@ -145,3 +147,9 @@ def test_the_command_prints_each_stack_and_exits_2_on_an_unpriced_stack(tmp_path
     (tmp_path / "prices.json").write_text(json.dumps({**PRICES, "regions": {}}))
     assert plan.main(["--stack", "dev"]) == 2
     assert capsys.readouterr().err.startswith("plan: no prices for region 'us-east-1'")
+
+
+def test_a_base_that_cannot_be_planned_is_said_not_hidden(capsys):
+    assert plan.main(["--stack", "dev", "--base", "no-such-ref", "--today", TODAY.isoformat()]) == 0
+    out = capsys.readouterr().out
+    assert "## dev: not compared with no-such-ref" in out and "cannot check out the base 'no-such-ref'" in out

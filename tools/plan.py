@@ -123,14 +123,17 @@ def estimate(resources: list[dict], config: dict[str, Any], prices: dict, today:
 
     cluster = of("eks:index:Cluster")[0]["inputs"]
     version = cluster["version"]
+    if version not in EKS_STANDARD_SUPPORT_ENDS:
+        raise PlanError(f"no EKS support calendar for Kubernetes {version} in components/versions.py")
     policy = cluster.get("upgradePolicy", {}).get("supportType", "EXTENDED")
     extended = today > EKS_STANDARD_SUPPORT_ENDS[version] and policy == "EXTENDED"
     rate = p["eks"]["extendedHourly" if extended else "standardHourly"]
     lines.append(Line("EKS control plane", f"{version}, {'extended' if extended else 'standard'} support, "
                       f"${rate}/h", rate * hours, rate * hours))
 
-    disk = {r["name"]: r["inputs"]["blockDeviceMappings"][0]["ebs"]["volumeSize"]
-            for r in of("aws:ec2/launchTemplate:LaunchTemplate")}
+    templates = [r["inputs"]["blockDeviceMappings"][0]["ebs"]["volumeSize"] for r in of("aws:ec2/launchTemplate:LaunchTemplate")]
+    if len(templates) > 1:
+        raise PlanError("several launch templates: the plan cannot tell which node group uses which disk size")
     root_gb = 0.0
     for group in of("eks:index:ManagedNodeGroup"):
         g = group["inputs"]
@@ -142,7 +145,7 @@ def estimate(resources: list[dict], config: dict[str, Any], prices: dict, today:
             low, high = low * (1 - off["max"]), high * (1 - off["min"])
         kind = "spot" if spot else "on demand"
         lines.append(Line(f"Nodes {group['name']}", f"{count:g} × {'/'.join(types)} {kind}", low, high))
-        root_gb += count * float(next(iter(disk.values())))
+        root_gb += count * float(templates[0] if templates else g.get("diskSize", 20))  # EKS's default is 20 GB
 
     nats = len(of("aws:ec2/natGateway:NatGateway"))
     if nats:
@@ -289,8 +292,9 @@ def plan_json(stack: str, today: datetime.date) -> dict:
     resources, config = run(stack)
     prices = load_prices()
     lines = estimate(resources, config, prices, today)
-    return {"resources": {r["urn"]: r["inputs"] for r in resources},
-            "total": [total(lines).low, total(lines).high]}
+    # through JSON, as the base's plan comes: both sides compare alike
+    return json.loads(json.dumps({"resources": {r["urn"]: r["inputs"] for r in resources},
+                                  "total": [total(lines).low, total(lines).high]}))
 
 
 def base_plan(ref: str, stack: str, today: datetime.date) -> dict:
@@ -298,8 +302,10 @@ def base_plan(ref: str, stack: str, today: datetime.date) -> dict:
     components must not mix with ours)."""
     with tempfile.TemporaryDirectory() as tmp:
         tree = pathlib.Path(tmp) / "base"
-        subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", str(tree), ref], check=True,
-                       capture_output=True)
+        added = subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", str(tree), ref],
+                               capture_output=True, text=True)
+        if added.returncode:
+            raise PlanError(f"cannot check out the base {ref!r}: {added.stderr.strip()}")
         try:
             shutil.rmtree(tree / "tools", ignore_errors=True)
             shutil.copytree(ROOT / "tools", tree / "tools")  # this plan's harness and prices, the base's program
@@ -342,7 +348,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--base", help="a git ref to compare with (resources and cost)")
     parser.add_argument("--readme", action="store_true", help="print the README's cost table for the stacks")
     parser.add_argument("--json", action="store_true", help=argparse.SUPPRESS)  # what a base run hands back
-    parser.add_argument("--today", help=argparse.SUPPRESS)
+    parser.add_argument("--today", help="price as of this date, YYYY-MM-DD (default: today; it decides EKS support)")
     args = parser.parse_args(argv)
     today = datetime.date.fromisoformat(args.today) if args.today else datetime.date.today()
     sys.path.insert(0, str(ROOT))
@@ -363,8 +369,12 @@ def main(argv: list[str] | None = None) -> int:
             out.append(report(stack, resources, lines, managed_alternative(resources, config, prices), prices,
                               stale(prices, today)))
             if args.base:
-                out.append(diff_report(stack, args.base, diff(base_plan(args.base, stack, today),
-                                                              plan_json(stack, today))))
+                try:
+                    base = base_plan(args.base, stack, today)
+                except PlanError as e:  # a stack the base does not have, a base that does not run: say so
+                    out.append(f"## {stack}: not compared with {args.base}\n\n{e}")
+                    continue
+                out.append(diff_report(stack, args.base, diff(base, plan_json(stack, today))))
         print("\n\n".join(out))
         return 0
     except PlanError as e:
