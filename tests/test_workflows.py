@@ -275,3 +275,74 @@ def test_job_level_expressions_use_only_contexts_github_allows_there(path):
         used = {m.group(1) for m in re.finditer(r"(?<![\w.])([a-z_]+)\.[\w-]+", " ".join(
             re.findall(r"\$\{\{(.*?)\}\}", text)))}
         assert used <= JOB_LEVEL_CONTEXTS, (name, used - JOB_LEVEL_CONTEXTS)
+
+
+def test_every_pull_request_is_planned_and_priced_with_no_secret_forks_included():
+    w = workflow("plan.yml")
+    assert list(w[True]) == ["pull_request"]  # its own workflow: the comment never waits for prod's approval
+    (job,) = w["jobs"].values()
+    assert "if" not in job and "environment" not in job  # forks too: it needs nothing
+    assert job["permissions"] == {"contents": "read"}
+    assert "secrets." not in json.dumps(job)
+    assert job["steps"][0]["with"] == {"fetch-depth": 0, "persist-credentials": False}  # the base branch, no token
+    run = next(s for s in job["steps"] if "run" in s)
+    assert '--stack dev --stack prod --base "origin/$BASE_REF" > plan/plan.md' in run["run"]
+    assert "${{" not in run["run"]  # the base ref and PR number reach the script through env
+    upload = next(s for s in job["steps"] if s.get("uses", "").startswith("actions/upload-artifact@"))
+    assert upload["with"]["name"] == "plan"
+    assert job["steps"][-1]["if"] == "steps.plan.outputs.failed == 'true'"  # a failed plan is posted, then fails
+
+
+def test_the_plan_comment_runs_no_pull_request_code_and_checks_whose_plan_it_is():
+    w = workflow("plan-comment.yml")
+    assert w[True] == {"workflow_run": {"workflows": ["plan"], "types": ["completed"]}}
+    (job,) = w["jobs"].values()
+    assert job["permissions"] == {"actions": "read", "pull-requests": "write"}
+    assert job["if"] == ("github.event.workflow_run.event == 'pull_request' && "
+                         "github.event.workflow_run.conclusion != 'cancelled'")
+    assert all("uses" not in step for step in job["steps"])  # no checkout, no action: only the steps below
+    (step,) = job["steps"]
+    assert "${{" not in step["run"]
+    assert 'gh api "repos/$REPO/pulls/$pr" --jq .head.sha)" != "$HEAD_SHA"' in step["run"]  # else: not posted
+    assert '[[ "$pr" =~ ^[0-9]{1,10}$ ]]' in step["run"]  # the artifact's number is data, never code
+    # its own comment, found by its marker: the previews comment as the same bot
+    assert 'startswith(env.MARKER)' in step["run"] and "--edit-last" not in step["run"]
+    assert step["env"]["HEAD_SHA"] == "${{ github.event.workflow_run.head_sha }}"
+
+
+FAKE_GH = """#!/usr/bin/env bash
+# answers like gh for the plan comment: a run's artifact, a pull request's head, its comments
+echo "gh $*" >> "$GH_LOG"
+case "$1 $2" in
+  "run download") mkdir -p plan; printf '%s\\n' "$FAKE_PR" > plan/pr-number; echo "## dev" > plan/plan.md ;;
+  "api repos/o/r/pulls/"*) echo "$FAKE_HEAD" ;;
+  "api repos/o/r/issues/"*) [ -n "$FAKE_COMMENT" ] && echo "$FAKE_COMMENT" ;;
+esac
+exit 0
+"""
+
+
+@pytest.mark.parametrize("pr,head,existing,code,calls", [
+    ("7", "abc", "", 0, ["gh pr comment 7 --repo o/r --body-file comment.md"]),
+    ("7", "abc", "991", 0, ["gh api --method PATCH repos/o/r/issues/comments/991 -F body=@comment.md"]),
+    ("7", "moved", "", 0, []),  # the pull request moved on: nothing posted
+    ("7; rm -rf /", "abc", "", 1, []),  # the artifact's number is data
+])
+def test_the_plan_comment_script_posts_only_where_and_what_it_should(tmp_path, pr, head, existing, code, calls):
+    (job,) = workflow("plan-comment.yml")["jobs"].values()
+    (step,) = job["steps"]
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "gh").write_text(FAKE_GH)
+    (bin_dir / "gh").chmod(0o755)
+    log = tmp_path / "gh.log"
+    env = {"PATH": f"{bin_dir}:/usr/bin:/bin", "GH_LOG": str(log), "FAKE_PR": pr, "FAKE_HEAD": head,
+           "FAKE_COMMENT": existing, "GH_TOKEN": "t", "REPO": "o/r", "RUN_ID": "1", "HEAD_SHA": "abc",
+           "MARKER": step["env"]["MARKER"]}
+    done = subprocess.run(["bash", "-e", "-c", step["run"]], cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert done.returncode == code, done.stderr + done.stdout
+    posted = [line for line in log.read_text().splitlines() if "comment" in line and "--jq" not in line]
+    assert posted == calls
+    if calls:
+        body = (tmp_path / "comment.md").read_text()
+        assert body.startswith("<!-- kafka-platform plan -->\n# Plan and cost\n") and "## dev" in body
