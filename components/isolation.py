@@ -15,6 +15,9 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
+from .kafka import ISTIO_METRICS_PORT
+from .mesh import INJECTION_LABEL
+
 # Pod labels as the pinned charts render them (tests/test_chart_contract.py checks each one selects pods)
 PROMETHEUS = {"app.kubernetes.io/name": "prometheus"}
 ALERTMANAGER = {"app.kubernetes.io/name": "alertmanager"}
@@ -23,8 +26,7 @@ OPERATOR = {"app": "kube-prometheus-stack-operator"}
 KUBE_STATE_METRICS = {"app.kubernetes.io/name": "kube-state-metrics"}
 ISTIOD = {"app": "istiod"}
 KMINION = {"app.kubernetes.io/name": "kminion"}
-MESHED_NAMESPACES = {"istio-injection": "enabled"}  # the label every meshed namespace carries (components/mesh.py)
-ISTIO_METRICS_PORT = 15020
+MESHED_NAMESPACES = INJECTION_LABEL  # the label every meshed namespace carries
 
 
 def tcp(*ports: int) -> list[dict]:
